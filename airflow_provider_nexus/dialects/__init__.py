@@ -1,0 +1,41 @@
+"""One mapping from Airflow connection types to dialects."""
+
+from __future__ import annotations
+
+from airflow_provider_nexus.dialects.base import Dialect, UnsafeNameError, check_name
+from airflow_provider_nexus.errors import NexusConfigError
+
+#: conn_type -> "module:Class". Modules are imported only when the dialect is used.
+DIALECTS: dict[str, str] = {
+    "duckdb": "airflow_provider_nexus.dialects.duckdb:DuckDBDialect",
+}
+
+#: Airflow connection types that map to a dialect name.
+CONN_TYPES: dict[str, str] = {
+    "duckdb": "duckdb",
+}
+
+
+def get_dialect(name: str) -> Dialect:
+    """The dialect called `name` (a dialect name or an Airflow conn_type)."""
+    import importlib
+
+    key = CONN_TYPES.get(name, name)
+    target = DIALECTS.get(key)
+    if target is None:
+        known = ", ".join(sorted(set(DIALECTS) | set(CONN_TYPES)))
+        raise NexusConfigError(f"no Nexus dialect for connection type {name!r}; supported: {known}")
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls()
+
+
+def dialect_for_connection(conn_id: str) -> Dialect:
+    """Look the connection up (a runtime call: never at DAG parse time) and map its conn_type."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return get_dialect(conn.conn_type or "")
+
+
+__all__ = ["DIALECTS", "Dialect", "UnsafeNameError", "check_name", "dialect_for_connection", "get_dialect"]

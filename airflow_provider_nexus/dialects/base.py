@@ -1,0 +1,195 @@
+"""The dialect interface: everything that differs between warehouses lives behind it.
+
+Operators and templates never test a dialect by name; they ask for a capability or a fragment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+#: Names that come from config (sources, tables, columns, entity types, schemas) must match this.
+SAFE_NAME = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
+
+
+class UnsafeNameError(ValueError):
+    """A name that would have to be quoted creatively to be safe; we refuse it instead."""
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise UnsafeNameError(
+            f"{what} {name!r} is not a safe identifier: use lower-case letters, digits and "
+            "underscores, starting with a letter or underscore (at most 63 characters)"
+        )
+    return name
+
+
+class Dialect:
+    """Quoting, typed literals, capability flags and the few SQL fragments that differ."""
+
+    name: ClassVar[str] = "default"
+    #: sqlglot's name for this dialect (used by golden/parse tests and `nexus render`).
+    sqlglot_name: ClassVar[str] = ""
+    supports_transactions: ClassVar[bool] = True
+    supports_merge: ClassVar[bool] = False
+    supports_qualify: ClassVar[bool] = False
+    supports_create_or_replace: ClassVar[bool] = False
+    #: DDL inside a transaction is rolled back with it (DuckDB, PostgreSQL: yes; Snowflake: no).
+    transactional_ddl: ClassVar[bool] = True
+    quote_char: ClassVar[str] = '"'
+    timestamp_type: ClassVar[str] = "TIMESTAMP"
+    text_type: ClassVar[str] = "VARCHAR"
+    bigint_type: ClassVar[str] = "BIGINT"
+    double_type: ClassVar[str] = "DOUBLE PRECISION"
+
+    # -- names ---------------------------------------------------------------------------
+    def quote(self, name: str) -> str:
+        q = self.quote_char
+        return q + str(name).replace(q, q + q) + q
+
+    def table(self, schema: str, name: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    # -- literals --------------------------------------------------------------------------
+    def literal(self, value: Any) -> str:
+        """Render a typed Python value as a SQL literal of this dialect."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"cannot render non-finite float {value!r} as SQL")
+            return repr(value)
+        if isinstance(value, dt.datetime):
+            return self.timestamp_literal(value)
+        if isinstance(value, dt.date):
+            return f"DATE '{value.isoformat()}'"
+        if isinstance(value, str):
+            return self.string_literal(value)
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+    def string_literal(self, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("NUL characters cannot be rendered in a SQL string literal")
+        return "'" + value.replace("'", "''") + "'"
+
+    def timestamp_literal(self, value: dt.datetime) -> str:
+        return f"CAST('{_utc_naive(value).isoformat(sep=' ')}' AS {self.timestamp_type})"
+
+    def literal_list(self, values: Sequence[Any]) -> str:
+        return ", ".join(self.literal(v) for v in values)
+
+    # -- fragments -------------------------------------------------------------------------
+    def hash_hex(self, expr: str) -> str:
+        """Lower-case hex MD5 of a text expression (the same digest on every dialect)."""
+        return f"md5({expr})"
+
+    def concat(self, parts: Sequence[str]) -> str:
+        return "(" + " || ".join(parts) + ")"
+
+    def key_text(self, exprs: Sequence[str]) -> str:
+        """'a|b|c' from expressions, nulls as empty text: the input of surrogate keys."""
+        if isinstance(exprs, str):
+            exprs = [exprs]
+        parts = [f"COALESCE({self.cast_text(e)}, '')" for e in exprs]
+        return "(" + " || '|' || ".join(parts) + ")"
+
+    def cast_text(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.text_type})"
+
+    def cast_timestamp(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.timestamp_type})"
+
+    def try_cast_timestamp(self, expr: str) -> str:
+        return f"TRY_CAST({expr} AS {self.timestamp_type})"
+
+    def regexp_replace(self, expr: str, pattern: str, replacement: str) -> str:
+        return (
+            f"regexp_replace({expr}, {self.string_literal(pattern)}, "
+            f"{self.string_literal(replacement)}, 'g')"
+        )
+
+    def regexp_matches(self, expr: str, pattern: str) -> str:
+        return f"regexp_matches({expr}, {self.string_literal(pattern)})"
+
+    def current_timestamp(self) -> str:
+        return f"CAST(now() AT TIME ZONE 'UTC' AS {self.timestamp_type})"
+
+    def create_schema(self, schema: str) -> str:
+        return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
+
+    def create_table_as(self, target: str, select_sql: str) -> str:
+        """Replace `target` with the result of `select_sql`."""
+        if self.supports_create_or_replace:
+            return f"CREATE OR REPLACE TABLE {target} AS {select_sql}"
+        return f"DROP TABLE IF EXISTS {target};\nCREATE TABLE {target} AS {select_sql}"
+
+    def create_temp_table_as(self, name: str, select_sql: str) -> str:
+        return f"CREATE OR REPLACE TEMP TABLE {self.quote(name)} AS {select_sql}"
+
+    def arg_max(self, value: str, order_by: str) -> str:
+        """Value of `value` on the row with the greatest `order_by` within a group."""
+        return f"arg_max({value}, {order_by})"
+
+    def arg_max_where(self, value: str, order_by: str, condition: str) -> str:
+        """arg_max over the rows of a group that satisfy `condition` (NULL if none)."""
+        return f"arg_max({value}, {order_by}) FILTER (WHERE {condition})"
+
+    def bool_and(self, expr: str) -> str:
+        return f"bool_and({expr})"
+
+    def string_agg_distinct(self, expr: str, sep: str = ",") -> str:
+        return f"string_agg(DISTINCT {expr}, {self.string_literal(sep)} ORDER BY {expr})"
+
+    # -- file input --------------------------------------------------------------------------
+    def read_files(self, paths: Sequence[str], file_format: str) -> str:
+        """A relation over files; only dialects that read local files implement it."""
+        raise NotImplementedError(f"the {self.name} dialect cannot read local files directly")
+
+    # -- execution ---------------------------------------------------------------------------
+    def hook_class_path(self) -> str:
+        raise NotImplementedError
+
+    def make_hook(self, conn_id: str) -> Any:
+        """Build the standard Airflow hook for this warehouse (imported lazily)."""
+        raise NotImplementedError
+
+    def connect(self, hook: Any) -> Any:
+        """A DB-API connection from the hook."""
+        return hook.get_conn()
+
+    def cursor(self, connection: Any) -> Any:
+        """The object statements run on; it must share the connection's session and transaction."""
+        return connection.cursor()
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn driver errors that need a clearer story (locks, missing objects) into ours."""
+        yield
+
+    # -- added for identity resolution ---------------------------------------------------------
+    def binary_collate(self, expr: str) -> str:
+        """`expr` compared byte-wise (code-point order), whatever the database's collation.
+
+        Identity resolution orders identifiers with it so that "the smallest identifier of a
+        component" (which fixes the entity id at birth) is the same on every warehouse.
+        DuckDB compares strings byte-wise already and accepts `COLLATE "C"`; PostgreSQL needs it
+        when the database collation is not C. Snowflake/BigQuery should override (e.g. return
+        `expr` unchanged where the default is already binary).
+        """
+        return f'{expr} COLLATE "C"'
+
+
+def _utc_naive(value: dt.datetime) -> dt.datetime:
+    """All timestamps are stored as naive UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value

@@ -1,0 +1,81 @@
+"""DuckDB: the embedded default warehouse."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.errors import WarehouseLockedError
+
+_FILE_READERS = {
+    "csv": "read_csv({paths}, header = true, all_varchar = true, union_by_name = true, filename = true)",
+    "parquet": "read_parquet({paths}, union_by_name = true, filename = true)",
+    "ndjson": "read_json({paths}, format = 'newline_delimited', union_by_name = true, filename = true)",
+}
+
+
+class DuckDBDialect(Dialect):
+    name: ClassVar[str] = "duckdb"
+    sqlglot_name: ClassVar[str] = "duckdb"
+    supports_merge: ClassVar[bool] = True
+    supports_qualify: ClassVar[bool] = True
+    supports_create_or_replace: ClassVar[bool] = True
+    double_type: ClassVar[str] = "DOUBLE"
+    #: How long to wait for another process's write lock on the database file.
+    lock_timeout_seconds: ClassVar[float] = 60.0
+
+    def current_timestamp(self) -> str:
+        return "CAST(get_current_timestamp() AT TIME ZONE 'UTC' AS TIMESTAMP)"
+
+    def read_files(self, paths: Sequence[str], file_format: str) -> str:
+        try:
+            template = _FILE_READERS[file_format]
+        except KeyError:
+            raise ValueError(
+                f"unknown file format {file_format!r}; known: {', '.join(sorted(_FILE_READERS))}"
+            ) from None
+        return template.format(paths="[" + ", ".join(self.string_literal(p) for p in paths) + "]")
+
+    def hook_class_path(self) -> str:
+        return "airflow.providers.duckdb.hooks.duckdb.DuckDBHook"
+
+    def make_hook(self, conn_id: str) -> Any:
+        from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
+
+        return DuckDBHook(duckdb_conn_id=conn_id)
+
+    def connect(self, hook: Any) -> Any:
+        # DuckDB lets one process write a database file at a time. Tasks of a DAG are serialised
+        # through a one-slot pool, but a CLI or another DAG may still hold the file briefly, so wait
+        # for the lock with backoff and then fail with a retryable, explicit error.
+        import duckdb
+
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.2
+        while True:
+            try:
+                return hook.get_conn()
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"the DuckDB database {hook.get_database()!r} is locked by another process "
+                        f"(waited {self.lock_timeout_seconds:.0f}s). DuckDB allows one writing "
+                        "process per file: run Nexus tasks through the one-slot pool the DAG "
+                        "factory assigns, and retry. Original error: " + str(exc)
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def cursor(self, connection: Any) -> Any:
+        # A DuckDB "cursor" is a second connection with its own temp tables and transaction;
+        # statements must run on the connection itself.
+        return connection
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        yield

@@ -1,0 +1,33 @@
+"""Exceptions with messages that say what to fix.
+
+Errors that a retry cannot fix (config, templates, bad data) fail the task at once; a locked
+warehouse is worth retrying.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class NexusError(AirflowException):
+    """Base class of every error Nexus raises on purpose."""
+
+
+class NexusConfigError(NexusError, AirflowFailException):
+    """Configuration is invalid; retrying will not help."""
+
+
+class NexusTemplateError(NexusError, AirflowFailException):
+    """A template is missing or failed to render."""
+
+
+class NexusDataError(NexusError, AirflowFailException):
+    """A batch broke a contract (duplicate ids, undeclared entity types, bad values)."""
+
+
+class WarehouseLockedError(NexusError):
+    """The warehouse is locked by another writer; a retry may succeed."""
+
+
+class ResolutionCapError(NexusError, AirflowFailException):
+    """Connected components did not converge within the configured number of rounds."""

@@ -1,0 +1,209 @@
+"""YAML config -> DAG or TaskGroup. Parsing does no database work and renders no SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, TaskGroup
+from airflow.sdk import TriggerRule
+
+from airflow_provider_nexus.config import PipelineConfig, load_config
+from airflow_provider_nexus.errors import NexusConfigError
+from airflow_provider_nexus.layers.final import final_tables
+from airflow_provider_nexus.operators import (
+    NexusCoreOperator,
+    NexusFinalOperator,
+    NexusRawOperator,
+    NexusResolutionOperator,
+    NexusSourceOperator,
+)
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("raw", "source", "core", "resolution", "final")
+
+
+class NexusConfigWarning(UserWarning):
+    """A pipeline file could not be turned into a DAG (shown as a DAG warning by Airflow)."""
+
+
+def asset_for(config: PipelineConfig, table: str) -> Asset:
+    """The Asset of a final table, for downstream DAGs to schedule on."""
+    schema = config.schemas.final
+    return Asset(name=f"nexus.{config.dag_id}.{schema}.{table}", uri=f"nexus://{config.warehouse.conn_id}/{schema}/{table}")
+
+
+def _common_args(config: PipelineConfig) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "conn_id": config.warehouse.conn_id,
+        "dialect": config.warehouse.dialect,
+        "schemas": config.schemas,
+        "template_dirs": [str(p) for p in config.resolved_template_dirs()],
+        "full_refresh": config.incremental.full_refresh,
+    }
+    if config.warehouse.pool:
+        args["pool"] = config.warehouse.pool
+    return args
+
+
+def nexus_task_group(
+    config: PipelineConfig, group_id: str = "nexus", layers: Sequence[str] = LAYERS
+) -> TaskGroup:
+    """Add the pipeline (or some of its layers) to the DAG being defined, as one TaskGroup."""
+    with TaskGroup(group_id=group_id) as group:
+        _add_layers(config, layers)
+    return group
+
+
+def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
+    unknown = [layer for layer in layers if layer not in LAYERS]
+    if unknown:
+        raise NexusConfigError(f"unknown layer(s) {', '.join(unknown)}; layers are {', '.join(LAYERS)}")
+    common = _common_args(config)
+    raw_tasks: dict[str, Any] = {}
+    source_tasks: dict[str, Any] = {}
+    if "raw" in layers:
+        with TaskGroup(group_id="raw"):
+            for source in config.sources:
+                raw_tasks[source.name] = NexusRawOperator(
+                    task_id=source.name,
+                    source=source,
+                    data_dir=str(config.resolved_data_dir()),
+                    lookback=config.incremental.lookback.total_seconds(),
+                    **common,
+                )
+    if "source" in layers:
+        with TaskGroup(group_id="source"):
+            for source in config.sources:
+                raw_task = raw_tasks.get(source.name)
+                task = NexusSourceOperator(
+                    task_id=source.name,
+                    source=source,
+                    entity_types=config.entity_types,
+                    raw_task_id=raw_task.task_id if raw_task is not None else None,
+                    **common,
+                )
+                if raw_task is not None:
+                    raw_task >> task
+                source_tasks[source.name] = task
+    core = None
+    if "core" in layers:
+        core = NexusCoreOperator(
+            task_id="core",
+            sources=config.sources,
+            entity_types=config.entity_types,
+            # One failing source must not hold back the others: core reads whatever each source
+            # committed, so it runs once every source task has finished either way.
+            trigger_rule=TriggerRule.ALL_DONE,
+            **common,
+        )
+        upstream = list(source_tasks.values()) or list(raw_tasks.values())
+        for task in upstream:
+            task >> core
+    resolution_tasks = []
+    if "resolution" in layers:
+        with TaskGroup(group_id="resolution"):
+            for entity_type in config.entity_types:
+                task = NexusResolutionOperator(
+                    task_id=entity_type,
+                    entity_type=entity_type,
+                    id_prefix=config.id_prefix(entity_type),
+                    noise=config.resolution.noise,
+                    max_rounds=config.resolution.max_rounds,
+                    **common,
+                )
+                if core is not None:
+                    core >> task
+                resolution_tasks.append(task)
+    if "final" in layers:
+        final = NexusFinalOperator(
+            task_id="final",
+            entity_types=config.entity_types,
+            outlets=[asset_for(config, t) for t in final_tables(config.entity_types)],
+            **common,
+        )
+        for task in resolution_tasks or ([core] if core is not None else []):
+            task >> final
+
+
+def build_dag(config: PipelineConfig) -> DAG:
+    start = config.start_date
+    if not isinstance(start, dt.datetime):
+        start = dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc)
+    elif start.tzinfo is None:
+        start = start.replace(tzinfo=dt.timezone.utc)
+    dag_kwargs: dict[str, Any] = {}
+    if config.warehouse.dialect == "duckdb":
+        # DuckDB allows one writing process per file: run this DAG's tasks one at a time.
+        dag_kwargs["max_active_tasks"] = 1
+    with DAG(
+        dag_id=config.dag_id,
+        description=config.description or f"Nexus pipeline from {config.path.name if config.path else 'config'}",
+        schedule=config.schedule,
+        start_date=start,
+        catchup=config.catchup,
+        tags=list(config.tags),
+        max_active_runs=1,
+        default_args={"retries": config.retries, "retry_delay": dt.timedelta(minutes=1)},
+        doc_md=_doc(config),
+        **dag_kwargs,
+    ) as dag:
+        # Layer TaskGroups at the top level: raw.crm, source.crm, core, resolution.person, final.
+        _add_layers(config, LAYERS)
+    return dag
+
+
+def _doc(config: PipelineConfig) -> str:
+    sources = ", ".join(s.name for s in config.sources)
+    types = ", ".join(config.entity_types)
+    origin = f"`{config.path}`" if config.path else "a config object"
+    return f"Nexus pipeline built from {origin}.\n\nSources: {sources}. Entity types: {types}."
+
+
+def load_dags(directory: str | Path, strict: bool | None = None) -> dict[str, DAG]:
+    """One DAG per *.yml / *.yaml file. A broken file never hides the others.
+
+    Errors are logged and raised as warnings (Airflow shows them as DAG warnings); in strict mode
+    (``[nexus] strict_loading = True`` or ``strict=True``) they are raised after every file was
+    tried, so CI sees an import error.
+    """
+    if strict is None:
+        strict = _strict_from_airflow_config()
+    folder = Path(directory)
+    dags: dict[str, DAG] = {}
+    errors: list[str] = []
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
+    for file in files:
+        try:
+            config = load_config(file)
+            if config.dag_id in dags:
+                raise NexusConfigError(f"{file}: dag_id {config.dag_id!r} is already used by another file")
+            dags[config.dag_id] = build_dag(config)
+        except NexusConfigError as exc:
+            errors.append(str(exc))
+        except Exception as exc:  # a bug or an Airflow error must still not hide the other DAGs
+            errors.append(f"{file}: {type(exc).__name__}: {exc}")
+    for message in errors:
+        log.error("Nexus config error:\n%s", message)
+        warnings.warn(message, NexusConfigWarning, stacklevel=2)
+    if errors and strict:
+        raise NexusConfigError("\n".join(errors))
+    return dags
+
+
+def _strict_from_airflow_config() -> bool:
+    import os
+
+    if os.environ.get("NEXUS_STRICT_LOADING"):
+        return os.environ["NEXUS_STRICT_LOADING"].lower() in ("1", "true", "yes")
+    try:
+        from airflow.configuration import conf
+
+        return conf.getboolean("nexus", "strict_loading", fallback=False)
+    except Exception:
+        return False

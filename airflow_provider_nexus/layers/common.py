@@ -1,0 +1,85 @@
+"""What every layer needs: the run it belongs to, and idempotent writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from airflow_provider_nexus.warehouse import Warehouse
+
+#: Standard columns of the source and core models, with their types (names of Dialect attributes).
+MODEL_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "events": [
+        ("id", "text"), ("occurred_at", "timestamp"), ("event_name", "text"), ("event_description", "text"),
+        ("event_type", "text"), ("source", "text"), ("value", "double"), ("value_unit", "text"),
+        ("_ingested_at", "timestamp"),
+    ],
+    "identifiers": [
+        ("id", "text"), ("event_id", "text"), ("edge_id", "text"), ("entity_type", "text"),
+        ("identifier_type", "text"), ("identifier_value", "text"), ("role", "text"), ("source", "text"),
+        ("occurred_at", "timestamp"), ("_ingested_at", "timestamp"),
+    ],
+    "traits": [
+        ("id", "text"), ("event_id", "text"), ("edge_id", "text"), ("entity_type", "text"),
+        ("trait_name", "text"), ("trait_value", "text"), ("source", "text"), ("occurred_at", "timestamp"),
+        ("_ingested_at", "timestamp"),
+    ],
+    "memberships": [
+        ("id", "text"), ("event_id", "text"), ("person_identifier_type", "text"),
+        ("person_identifier_value", "text"), ("group_identifier_type", "text"),
+        ("group_identifier_value", "text"), ("role", "text"), ("source", "text"),
+        ("occurred_at", "timestamp"), ("_ingested_at", "timestamp"),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One run of a task: its id and the moment it stamps on what it writes (naive UTC)."""
+
+    run_id: str
+    now: dt.datetime = field(default_factory=lambda: utcnow())
+    full_refresh: bool = False
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def sql_type(wh: Warehouse, kind: str) -> str:
+    d = wh.dialect
+    return {"text": d.text_type, "timestamp": d.timestamp_type, "double": d.double_type, "bigint": d.bigint_type}[kind]
+
+
+def ensure_model_table(wh: Warehouse, schema: str, table: str, model: str, extra: Sequence[tuple[str, str]] = ()) -> str:
+    """Create a standard model table if missing; return its quoted name."""
+    d = wh.dialect
+    target = d.table(schema, table)
+    cols = ", ".join(f"{d.quote(name)} {sql_type(wh, kind)}" for name, kind in [*MODEL_COLUMNS[model], *extra])
+    wh.execute(f"CREATE TABLE IF NOT EXISTS {target} ({cols})")
+    return target
+
+
+def replace_by_key(wh: Warehouse, target: str, staged: str, keys: Sequence[str], columns: Sequence[str]) -> int:
+    """Idempotent write: rows of `staged` replace rows of `target` with the same key.
+
+    Delete-then-insert inside the caller's transaction works on every engine and never doubles a
+    row when a window is re-read.
+    """
+    d = wh.dialect
+    if not keys:
+        raise ValueError("replace_by_key needs at least one key column")
+    match = " AND ".join(f"t.{d.quote(k)} = s.{d.quote(k)}" for k in keys)
+    wh.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {match})")
+    cols = ", ".join(d.quote(c) for c in columns)
+    wh.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}")
+    return wh.count(staged)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def from_iso(value: str | None) -> dt.datetime | None:
+    return None if value in (None, "") else dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)

@@ -1,0 +1,141 @@
+"""Core event log: the union of every source's models, normalised, merged on `id`.
+
+Each source is read from its own core watermark up to its committed source-layer watermark, so a
+source that failed this run simply contributes nothing and catches up on its next success.
+Rows get this run's `_loaded_at`, the cursor identity resolution reads from.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
+from airflow_provider_nexus.errors import NexusConfigError
+from airflow_provider_nexus.layers.common import (
+    MODEL_COLUMNS,
+    RunContext,
+    ensure_model_table,
+    iso,
+    replace_by_key,
+)
+from airflow_provider_nexus.layers.source import REJECTED, _ensure_rejected
+from airflow_provider_nexus.state import StateStore
+from airflow_provider_nexus.templates import TemplateEngine
+from airflow_provider_nexus.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+CORE_MODELS = ("events", "identifiers", "traits", "memberships")
+_EXTRA_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "identifiers": [("identifier_value_raw", "text"), ("_loaded_at", "timestamp")],
+    "memberships": [("_loaded_at", "timestamp")],
+    "events": [("_loaded_at", "timestamp")],
+    "traits": [("_loaded_at", "timestamp")],
+}
+
+
+def normalizers(entity_types: dict[str, EntityTypeConfig]) -> dict[str, str]:
+    """identifier type -> normaliser name; explicit config first, then by the type's name."""
+    chosen: dict[str, str] = {}
+    for entity, config in entity_types.items():
+        for identifier in config.identifiers:
+            kind = config.normalize.get(identifier) or _default_normalizer(identifier)
+            previous = chosen.setdefault(identifier, kind)
+            if previous != kind:
+                raise NexusConfigError(
+                    f"identifier type {identifier!r} is normalised as {previous!r} and as {kind!r} "
+                    f"(entity type {entity!r}); use one normaliser per identifier type"
+                )
+    return chosen
+
+
+def _default_normalizer(identifier: str) -> str:
+    for hint in ("email", "phone", "domain"):
+        if hint in identifier:
+            return hint
+    return "trim"
+
+
+def render_core_model(
+    engine: TemplateEngine,
+    model: str,
+    inputs: list[dict[str, Any]],
+    entity_types: dict[str, EntityTypeConfig],
+    run: RunContext,
+) -> str:
+    return engine.render(
+        f"core/{model}.sql", inputs=inputs, normalizers=normalizers(entity_types), loaded_at=run.now
+    )
+
+
+def build_core(
+    wh: Warehouse,
+    engine: TemplateEngine,
+    sources: list[SourceConfig],
+    entity_types: dict[str, EntityTypeConfig],
+    schemas: SchemasConfig,
+    run: RunContext,
+) -> dict[str, Any]:
+    d = wh.dialect
+    state = StateStore(wh, schemas.core)
+    state.ensure()
+    wh.ensure_schema(schemas.core)
+    windows: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        low = None if run.full_refresh else state.get(source.name, "core")
+        high = state.get(source.name, "source")
+        if high is not None and (low is None or high > low):
+            windows[source.name] = {"low": low, "high": high}
+    summary: dict[str, Any] = {
+        "sources": {name: {"low": iso(w["low"]), "high": iso(w["high"])} for name, w in windows.items()},
+        "models": {},
+    }
+    rejected = _ensure_rejected(wh, schemas.source)
+    with wh.transaction():
+        for model in CORE_MODELS:
+            columns = [name for name, _ in MODEL_COLUMNS[model]] + [name for name, _ in _EXTRA_COLUMNS[model]]
+            target = ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
+            inputs = []
+            for source in sources:
+                if source.name not in windows or model not in source.models():
+                    continue
+                if not wh.table_exists(schemas.source, f"{source.name}__{model}"):
+                    continue
+                inputs.append({"source": source.name, "relation": d.table(schemas.source, f"{source.name}__{model}"), **windows[source.name]})
+            if not inputs:
+                summary["models"][model] = {"written": 0, "rejected": 0}
+                continue
+            select_sql = render_core_model(engine, model, inputs, entity_types, run)
+            stage = d.quote(f"nexus_core_{model}")
+            wh.execute(d.create_temp_table_as(f"nexus_core_{model}", select_sql))
+            rejected_rows = _reject_unusable(wh, stage, model, rejected, run)
+            written = replace_by_key(wh, target, stage, ["id"], columns)
+            wh.execute(f"DROP TABLE IF EXISTS {stage}")
+            summary["models"][model] = {"written": written, "rejected": rejected_rows}
+        for name, window in windows.items():
+            state.set(name, "core", window["high"], run.run_id, run.now)
+    summary["rows"] = sum(m["written"] for m in summary["models"].values())
+    return summary
+
+
+def _reject_unusable(wh: Warehouse, stage: str, model: str, rejected: str, run: RunContext) -> int:
+    """Identifiers that normalise to nothing (' ', '()-') cannot link anything: set them aside."""
+    d = wh.dialect
+    if model == "identifiers":
+        condition = "identifier_value IS NULL"
+    elif model == "memberships":
+        condition = "person_identifier_value IS NULL OR group_identifier_value IS NULL"
+    else:
+        return 0
+    count = int(wh.scalar(f"SELECT count(*) FROM {stage} WHERE {condition}") or 0)
+    if count:
+        wh.execute(
+            f"INSERT INTO {rejected} SELECT source, {d.literal(model)}, id, 'empty after normalisation', "
+            f"{d.literal(run.run_id)}, {d.literal(run.now)} FROM {stage} WHERE {condition}"
+        )
+        wh.execute(f"DELETE FROM {stage} WHERE {condition}")
+    return count
+
+
+__all__ = ["CORE_MODELS", "REJECTED", "build_core", "normalizers", "render_core_model"]

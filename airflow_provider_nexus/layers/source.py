@@ -1,0 +1,231 @@
+"""Source event log: render a source's own templates over the current raw batch.
+
+Each model's SELECT is staged, checked against its contract (columns, ids, declared entity
+types, identifier and trait names), and merged on `id` into nexus_source.<source>__<model>, all
+models of the source in one transaction with the source watermark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
+from airflow_provider_nexus.errors import NexusDataError, NexusTemplateError
+from airflow_provider_nexus.layers.common import (
+    MODEL_COLUMNS,
+    RunContext,
+    ensure_model_table,
+    iso,
+    replace_by_key,
+    sql_type,
+)
+from airflow_provider_nexus.layers.raw import INGESTED_AT, raw_table_name
+from airflow_provider_nexus.state import StateStore
+from airflow_provider_nexus.templates import TemplateEngine
+from airflow_provider_nexus.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+REJECTED = "nexus_rejected_rows"
+#: Models a source may leave out even when its flags enable them.
+OPTIONAL_MODELS = {"traits"}
+
+
+def template_name(source: str, model: str) -> str:
+    return f"sources/{source}/{model}.sql"
+
+
+def render_source_model(
+    engine: TemplateEngine,
+    source: SourceConfig,
+    model: str,
+    schemas: SchemasConfig,
+    low: dt.datetime | None,
+    high: dt.datetime | None,
+) -> str:
+    """The model's SELECT over the raw rows with `low < _ingested_at <= high`."""
+    d = engine.dialect
+
+    def batch(table: str) -> str:
+        if table not in source.raw:
+            raise NexusTemplateError(
+                f"{template_name(source.name, model)}: batch({table!r}) names no raw table of source "
+                f"{source.name!r} (raw tables: {', '.join(source.raw)})"
+            )
+        conds = []
+        if low is not None:
+            conds.append(f"{d.quote(INGESTED_AT)} > {d.literal(low)}")
+        if high is not None:
+            conds.append(f"{d.quote(INGESTED_AT)} <= {d.literal(high)}")
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        return f"(SELECT * FROM {raw(table)}{where})"
+
+    def raw(table: str) -> str:
+        return d.table(schemas.raw, raw_table_name(source.name, table))
+
+    return engine.render(template_name(source.name, model), source=source.name, batch=batch, raw=raw, model=model)
+
+
+def build_source(
+    wh: Warehouse,
+    engine: TemplateEngine,
+    source: SourceConfig,
+    entity_types: dict[str, EntityTypeConfig],
+    schemas: SchemasConfig,
+    run: RunContext,
+    high: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Build every model of one source for the raw rows not yet processed; return a summary."""
+    state = StateStore(wh, schemas.core)
+    state.ensure()
+    wh.ensure_schema(schemas.source)
+    low = None if run.full_refresh else state.get(source.name, "source")
+    raw_high = state.get(source.name, "raw")
+    high = raw_high if high is None or (raw_high is not None and raw_high < high) else high
+    summary: dict[str, Any] = {"source": source.name, "low": iso(low), "high": iso(high), "models": {}}
+    if high is None or (low is not None and high <= low):
+        log.info("source %s: nothing new since %s", source.name, low)
+        summary["high"] = iso(low)
+        summary["rows"] = 0
+        return summary
+    rendered: dict[str, str] = {}
+    for model in source.models():
+        if model in OPTIONAL_MODELS and not engine.exists(template_name(source.name, model)):
+            log.info("source %s has no %s template; it emits no %s", source.name, model, model)
+            continue
+        rendered[model] = render_source_model(engine, source, model, schemas, low, high)
+    rejected = _ensure_rejected(wh, schemas.source)
+    with wh.transaction():
+        for model, select_sql in rendered.items():
+            summary["models"][model] = _write_model(wh, source, model, select_sql, entity_types, schemas, rejected, run)
+        state.set(source.name, "source", high, run.run_id, run.now)
+    summary["rows"] = sum(m["written"] for m in summary["models"].values())
+    return summary
+
+
+def _ensure_rejected(wh: Warehouse, schema: str) -> str:
+    d = wh.dialect
+    target = d.table(schema, REJECTED)
+    wh.execute(
+        f"CREATE TABLE IF NOT EXISTS {target} (source {d.text_type}, model {d.text_type}, row_id {d.text_type}, "
+        f"reason {d.text_type}, run_id {d.text_type}, rejected_at {d.timestamp_type})"
+    )
+    return target
+
+
+def _write_model(
+    wh: Warehouse,
+    source: SourceConfig,
+    model: str,
+    select_sql: str,
+    entity_types: dict[str, EntityTypeConfig],
+    schemas: SchemasConfig,
+    rejected: str,
+    run: RunContext,
+) -> dict[str, int]:
+    d = wh.dialect
+    where = f"source {source.name!r}, model {model!r} ({template_name(source.name, model)})"
+    raw_stage = f"nexus_src_{source.name}_{model}_raw"
+    try:
+        wh.execute(d.create_temp_table_as(raw_stage, f"SELECT * FROM ({select_sql}) AS m"))
+    except Exception as exc:
+        raise NexusDataError(f"{where}: the rendered SELECT failed: {exc}") from exc
+    have = wh.relation_columns(d.quote(raw_stage))
+    expected = [name for name, _ in MODEL_COLUMNS[model]]
+    missing = [c for c in expected if c not in have]
+    if missing:
+        raise NexusDataError(f"{where}: missing column(s) {', '.join(missing)}; a {model} model returns {', '.join(expected)}")
+    stage = f"nexus_src_{source.name}_{model}"
+    casts = ", ".join(
+        f"CAST({d.quote(name)} AS {sql_type(wh, kind)}) AS {d.quote(name)}" for name, kind in MODEL_COLUMNS[model]
+    )
+    try:
+        wh.execute(d.create_temp_table_as(stage, f"SELECT {casts} FROM {d.quote(raw_stage)}"))
+    except Exception as exc:
+        raise NexusDataError(f"{where}: a column has a value of the wrong type (for example a malformed timestamp): {exc}") from exc
+    stage_q = d.quote(stage)
+    _check_ids(wh, stage_q, where)
+    _check_contract(wh, stage_q, model, source, entity_types, where)
+    rejected_rows = _reject(wh, stage_q, model, source.name, rejected, run)
+    target = ensure_model_table(wh, schemas.source, f"{source.name}__{model}", model)
+    written = replace_by_key(wh, target, stage_q, ["id"], expected)
+    for temp in (raw_stage, stage):
+        wh.execute(f"DROP TABLE IF EXISTS {d.quote(temp)}")
+    log.info("%s: %d row(s) written, %d rejected", where, written, rejected_rows)
+    return {"written": written, "rejected": rejected_rows}
+
+
+def _check_ids(wh: Warehouse, stage: str, where: str) -> None:
+    nulls = wh.scalar(f"SELECT count(*) FROM {stage} WHERE id IS NULL OR id = ''")
+    if nulls:
+        raise NexusDataError(f"{where}: {nulls} row(s) have a null or empty id")
+    dups = wh.fetchall(f"SELECT id, count(*) FROM {stage} GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 5")
+    if dups:
+        shown = ", ".join(f"{r[0]} (x{r[1]})" for r in dups)
+        raise NexusDataError(f"{where}: duplicated id(s) in the batch: {shown}; make the template's id unique per row")
+
+
+def _check_contract(
+    wh: Warehouse, stage: str, model: str, source: SourceConfig, entity_types: dict[str, EntityTypeConfig], where: str
+) -> None:
+    d = wh.dialect
+    if model not in ("identifiers", "traits"):
+        return
+    allowed = source.emitted_entity_types()
+    found = [r[0] for r in wh.fetchall(f"SELECT DISTINCT entity_type FROM {stage} ORDER BY 1")]
+    undeclared = [str(t) for t in found if t not in allowed]
+    if undeclared:
+        raise NexusDataError(
+            f"{where}: emits entity type(s) {', '.join(undeclared)} that the source does not declare "
+            f"(declared: {', '.join(allowed) or 'none'})"
+        )
+    column = "identifier_type" if model == "identifiers" else "trait_name"
+    for entity in found:
+        declared = entity_types[entity].identifiers if model == "identifiers" else entity_types[entity].traits
+        names = [
+            r[0]
+            for r in wh.fetchall(
+                f"SELECT DISTINCT {column} FROM {stage} WHERE entity_type = {d.literal(entity)} AND {column} IS NOT NULL ORDER BY 1"
+            )
+        ]
+        unknown = [str(n) for n in names if n not in declared]
+        if unknown:
+            kind = "identifier type" if model == "identifiers" else "trait"
+            raise NexusDataError(
+                f"{where}: {kind}(s) {', '.join(unknown)} of entity type {entity!r} are not declared under "
+                f"entity_types.{entity} (declared: {', '.join(declared) or 'none'})"
+            )
+
+
+_REJECT_RULES: dict[str, list[tuple[str, str]]] = {
+    "events": [("occurred_at IS NULL", "null occurred_at")],
+    "identifiers": [
+        ("identifier_value IS NULL OR TRIM(identifier_value) = ''", "null or empty identifier_value"),
+        ("identifier_type IS NULL", "null identifier_type"),
+        ("entity_type IS NULL", "null entity_type"),
+    ],
+    "traits": [("trait_name IS NULL", "null trait_name"), ("entity_type IS NULL", "null entity_type")],
+    "memberships": [
+        ("person_identifier_value IS NULL OR TRIM(person_identifier_value) = ''", "null person identifier"),
+        ("group_identifier_value IS NULL OR TRIM(group_identifier_value) = ''", "null group identifier"),
+    ],
+}
+
+
+def _reject(wh: Warehouse, stage: str, model: str, source: str, rejected: str, run: RunContext) -> int:
+    """Move rows that cannot be used to the rejected-rows table, with the reason."""
+    d = wh.dialect
+    total = 0
+    for condition, reason in _REJECT_RULES.get(model, []):
+        count = wh.scalar(f"SELECT count(*) FROM {stage} WHERE {condition}")
+        if not count:
+            continue
+        total += int(count)
+        wh.execute(
+            f"INSERT INTO {rejected} SELECT {d.literal(source)}, {d.literal(model)}, id, {d.literal(reason)}, "
+            f"{d.literal(run.run_id)}, {d.literal(run.now)} FROM {stage} WHERE {condition}"
+        )
+        wh.execute(f"DELETE FROM {stage} WHERE {condition}")
+    return total

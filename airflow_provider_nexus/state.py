@@ -1,0 +1,106 @@
+"""Durable per-source, per-layer watermarks, kept in the warehouse itself.
+
+XCom only carries a run's window to downstream tasks of the same run; the state table is the
+memory between runs. A layer writes its new watermark inside the same transaction as the rows it
+covers, so a task killed half-way leaves the old watermark and no partial rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from airflow_provider_nexus.warehouse import Warehouse
+
+WATERMARKS = "nexus_watermarks"
+LOADED_FILES = "nexus_loaded_files"
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: str
+    size: int
+    mtime: float
+
+
+class StateStore:
+    def __init__(self, wh: Warehouse, schema: str) -> None:
+        self.wh = wh
+        self.schema = schema
+        d = wh.dialect
+        self.watermarks = d.table(schema, WATERMARKS)
+        self.loaded_files = d.table(schema, LOADED_FILES)
+
+    def ensure(self) -> None:
+        d = self.wh.dialect
+        self.wh.ensure_schema(self.schema)
+        self.wh.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.watermarks} ("
+            f"source {d.text_type} NOT NULL, layer {d.text_type} NOT NULL, "
+            f"high_watermark {d.timestamp_type}, run_id {d.text_type}, updated_at {d.timestamp_type})"
+        )
+        self.wh.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.loaded_files} ("
+            f"source {d.text_type} NOT NULL, raw_table {d.text_type} NOT NULL, path {d.text_type} NOT NULL, "
+            f"size {d.bigint_type}, mtime {d.double_type}, rows_read {d.bigint_type}, "
+            f"run_id {d.text_type}, loaded_at {d.timestamp_type})"
+        )
+
+    # -- watermarks --------------------------------------------------------------------------
+    def get(self, source: str, layer: str) -> dt.datetime | None:
+        d = self.wh.dialect
+        value = self.wh.scalar(
+            f"SELECT max(high_watermark) FROM {self.watermarks} "
+            f"WHERE source = {d.literal(source)} AND layer = {d.literal(layer)}"
+        )
+        return value if value is None else _as_datetime(value)
+
+    def all(self) -> dict[tuple[str, str], dt.datetime | None]:
+        rows = self.wh.fetchall(f"SELECT source, layer, high_watermark FROM {self.watermarks}")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def set(self, source: str, layer: str, high: dt.datetime, run_id: str, now: dt.datetime) -> None:
+        """Replace the watermark; call inside the transaction of the write it covers."""
+        d = self.wh.dialect
+        where = f"source = {d.literal(source)} AND layer = {d.literal(layer)}"
+        self.wh.execute(f"DELETE FROM {self.watermarks} WHERE {where}")
+        self.wh.execute(
+            f"INSERT INTO {self.watermarks} (source, layer, high_watermark, run_id, updated_at) VALUES "
+            f"({d.literal(source)}, {d.literal(layer)}, {d.literal(high)}, {d.literal(run_id)}, {d.literal(now)})"
+        )
+
+    def reset(self, source: str, layer: str) -> None:
+        d = self.wh.dialect
+        self.wh.execute(
+            f"DELETE FROM {self.watermarks} WHERE source = {d.literal(source)} AND layer = {d.literal(layer)}"
+        )
+
+    # -- file ledger ---------------------------------------------------------------------------
+    def loaded_files_of(self, source: str, raw_table: str) -> dict[str, LoadedFile]:
+        d = self.wh.dialect
+        rows = self.wh.fetchall(
+            f"SELECT path, size, mtime FROM {self.loaded_files} "
+            f"WHERE source = {d.literal(source)} AND raw_table = {d.literal(raw_table)}"
+        )
+        return {r[0]: LoadedFile(r[0], int(r[1]), float(r[2])) for r in rows}
+
+    def record_files(
+        self, source: str, raw_table: str, files: list[tuple[LoadedFile, int]], run_id: str, now: dt.datetime
+    ) -> None:
+        d = self.wh.dialect
+        for file, rows_read in files:
+            self.wh.execute(
+                f"DELETE FROM {self.loaded_files} WHERE source = {d.literal(source)} "
+                f"AND raw_table = {d.literal(raw_table)} AND path = {d.literal(file.path)}"
+            )
+            self.wh.execute(
+                f"INSERT INTO {self.loaded_files} VALUES ({d.literal(source)}, {d.literal(raw_table)}, "
+                f"{d.literal(file.path)}, {d.literal(file.size)}, {d.literal(file.mtime)}, {d.literal(rows_read)}, "
+                f"{d.literal(run_id)}, {d.literal(now)})"
+            )
+
+
+def _as_datetime(value: object) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.fromisoformat(str(value))

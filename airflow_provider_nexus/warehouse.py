@@ -1,0 +1,135 @@
+"""A small session over a DB-API connection from a standard Airflow hook.
+
+It runs statements one by one, groups them in transactions, and remembers what ran so the
+operator can show the SQL in the Airflow UI.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlparse
+
+from airflow_provider_nexus.dialects import Dialect, dialect_for_connection, get_dialect
+
+log = logging.getLogger(__name__)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a rendered script into statements, ignoring semicolons inside strings/comments."""
+    out = []
+    for stmt in sqlparse.split(sql):
+        stripped = stmt.strip().rstrip(";").strip()
+        if stripped and sqlparse.format(stripped, strip_comments=True).strip():
+            out.append(stripped)
+    return out
+
+
+class Warehouse:
+    """Execute SQL on one connection; `transaction()` makes a group of writes atomic."""
+
+    def __init__(self, dialect: Dialect, connection: Any, hook: Any = None) -> None:
+        self.dialect = dialect
+        self.connection = connection
+        self.hook = hook
+        self.executed: list[str] = []
+        self._in_transaction = False
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    @contextmanager
+    def open(cls, conn_id: str, dialect: str | Dialect | None = None) -> Iterator[Warehouse]:
+        """Open the warehouse behind an Airflow connection through its standard hook."""
+        if dialect is None:
+            resolved = dialect_for_connection(conn_id)
+        elif isinstance(dialect, str):
+            resolved = get_dialect(dialect)
+        else:
+            resolved = dialect
+        hook = resolved.make_hook(conn_id)
+        conn = resolved.connect(hook)
+        try:
+            yield cls(resolved, conn, hook)
+        finally:
+            conn.close()
+
+    # -- running ---------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run every statement of `sql` (a script is split on statement boundaries)."""
+        statements = [sql] if params is not None else split_statements(sql)
+        for stmt in statements:
+            self._run(stmt, params)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        cur = self._run(sql, params)
+        rows = cur.fetchall()
+        return [tuple(r) for r in rows]
+
+    def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def _run(self, sql: str, params: Sequence[Any] | None) -> Any:
+        self.executed.append(sql)
+        started = time.perf_counter()
+        cur = self.dialect.cursor(self.connection)
+        with self.dialect.translate_errors():
+            if params is None:
+                cur.execute(sql)
+            else:
+                cur.execute(sql, list(params))
+        elapsed = time.perf_counter() - started
+        if elapsed > 1.0:
+            log.info("statement took %.1fs: %s", elapsed, sql.split("\n", 1)[0][:120])
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """All writes inside commit together or not at all (nested calls join the outer one)."""
+        if self._in_transaction or not self.dialect.supports_transactions:
+            yield self
+            return
+        self._run("BEGIN TRANSACTION", None)
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self._in_transaction = False
+            self._run("ROLLBACK", None)
+            raise
+        self._in_transaction = False
+        self._run("COMMIT", None)
+
+    # -- catalog ---------------------------------------------------------------------------
+    def ensure_schema(self, schema: str) -> None:
+        self.execute(self.dialect.create_schema(schema))
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        rows = self.fetchall(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = {self.dialect.literal(schema)} "
+            f"AND table_name = {self.dialect.literal(table)} ORDER BY ordinal_position"
+        )
+        return [str(r[0]).lower() for r in rows]
+
+    def relation_columns(self, relation: str) -> list[str]:
+        """Column names of any relation (temp tables included), lower-cased."""
+        cur = self._run(f"SELECT * FROM {relation} WHERE 1 = 0", None)
+        return [str(c[0]).lower() for c in cur.description]
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self.columns(schema, table))
+
+    def count(self, relation: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {relation}") or 0)
+
+    def executed_sql(self) -> str:
+        return ";\n\n".join(self.executed) + (";" if self.executed else "")

@@ -1,0 +1,11 @@
+{#- Which entity each (source, edge_id, entity_type) group belongs to. A group's identifiers share
+    one entity by construction; a hub identifier stands alone, so prefer a non-hub member. -#}
+SELECT i.source, i.edge_id, i.entity_type,
+       COALESCE(MIN(CASE WHEN NOT m.is_hub THEN m.entity_id END), MIN(m.entity_id)) AS entity_id
+FROM {{ core.identifiers }} AS i
+JOIN {{ all_maps }} AS m
+  ON m.entity_type = i.entity_type
+ AND m.identifier_type = i.identifier_type
+ AND m.identifier_value = i.identifier_value
+WHERE i.edge_id IS NOT NULL
+GROUP BY i.source, i.edge_id, i.entity_type

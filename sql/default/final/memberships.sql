@@ -1,0 +1,6 @@
+SELECT DISTINCT p.entity_id AS person_id, g.entity_id AS group_id, ms.role, ms.occurred_at, ms.source
+FROM {{ core.memberships }} AS ms
+JOIN {{ maps.person }} AS p
+  ON p.identifier_type = ms.person_identifier_type AND p.identifier_value = ms.person_identifier_value
+JOIN {{ maps.group }} AS g
+  ON g.identifier_type = ms.group_identifier_type AND g.identifier_value = ms.group_identifier_value
