@@ -182,12 +182,12 @@ class RawSourceTable(StrictModel):
 
 def _raw_kind(value: Any) -> str:
     if isinstance(value, dict):
-        return "table" if "table" in value else "file"
-    return "table" if isinstance(value, RawSourceTable) else "file"
+        return "raw_landed_table" if "table" in value else "raw_files"
+    return "raw_landed_table" if isinstance(value, RawSourceTable) else "raw_files"
 
 
 RawTable = Annotated[
-    Annotated[RawFileTable, Tag("file")] | Annotated[RawSourceTable, Tag("table")],
+    Annotated[RawFileTable, Tag("raw_files")] | Annotated[RawSourceTable, Tag("raw_landed_table")],
     Discriminator(_raw_kind),
 ]
 SOURCE_MODELS = ("events", "identifiers", "traits", "memberships")
@@ -383,7 +383,7 @@ def _format_errors(path: str, root: yaml.Node | None, exc: ValidationError) -> s
 
 
 # pydantic puts the union member's name in the location of union errors; these are not YAML keys.
-_UNION_TAGS = {"file", "table", "function-after[_safe_name(), str]", "str", "list[function-after[_safe_name(), str]]"}
+_UNION_TAGS = {"raw_files", "raw_landed_table", "function-after[_safe_name(), str]", "str", "list[function-after[_safe_name(), str]]"}
 
 
 def parse_config(text: str, path: str = "<string>") -> PipelineConfig:

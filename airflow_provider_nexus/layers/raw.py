@@ -194,10 +194,15 @@ def _merge_stage(
     data_cols = [c for c in columns if c not in _SYSTEM_COLUMNS]
     content_cols = [c for c in data_cols if c not in (SOURCE_FILE,)]
     key_list = ", ".join(d.quote(k) for k in keys)
-    null_keys = wh.scalar(f"SELECT count(*) FROM {stage_q} WHERE " + " OR ".join(f"{d.quote(k)} IS NULL" for k in keys))
+    null_key = " OR ".join(f"{d.quote(k)} IS NULL" for k in keys)
+    null_keys = int(wh.scalar(f"SELECT count(*) FROM {stage_q} WHERE {null_key}") or 0)
     if null_keys:
+        where = ""
+        if SOURCE_FILE in columns:
+            files = [str(r[0]) for r in wh.fetchall(f"SELECT DISTINCT {d.quote(SOURCE_FILE)} FROM {stage_q} WHERE {null_key} ORDER BY 1 LIMIT 5")]
+            where = f" in {', '.join(files)}"
         raise NexusDataError(
-            f"source {source!r}, raw table {table!r}: {null_keys} row(s) have a null key ({', '.join(keys)}); "
+            f"source {source!r}, raw table {table!r}: {null_keys} row(s) have a null key ({', '.join(keys)}){where}; "
             "nothing was loaded"
         )
     row_hash = d.hash_hex(d.key_text([d.quote(c) for c in content_cols]))

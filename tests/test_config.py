@@ -1,0 +1,127 @@
+"""Config loading: every error names file, line and key; typos get a suggestion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_nexus.cli import main as cli_main
+from airflow_provider_nexus.config import load_config, parse_config
+from airflow_provider_nexus.errors import NexusConfigError
+
+VALID = textwrap.dedent(
+    """\
+    dag_id: demo
+    warehouse: {conn_id: nexus_duckdb}
+    incremental: {lookback: 15m}
+    entity_types:
+      person: {identifiers: [email, phone], traits: [name]}
+      group: {identifiers: [domain]}
+    sources:
+      - name: crm
+        raw:
+          contacts: {path: "crm/*.csv", key: contact_id}
+        persons: true
+        groups: true
+        memberships: true
+      - name: billing
+        raw:
+          customers: {table: landing.customers, key: customer_id}
+        persons: true
+    """
+)
+
+
+def _error(text: str, path: str = "p.yml") -> str:
+    with pytest.raises(NexusConfigError) as info:
+        parse_config(text, path)
+    return str(info.value)
+
+
+def test_valid_config_loads_with_defaults() -> None:
+    config = parse_config(VALID)
+    assert config.incremental.lookback == dt.timedelta(minutes=15)
+    assert config.schemas.raw == "nexus_raw"
+    crm = config.source("crm")
+    assert crm.models() == ["events", "identifiers", "traits", "memberships"]
+    assert crm.raw["contacts"].file_format() == "csv"
+    billing = config.source("billing")
+    assert billing.raw["customers"].synced_at == "synced_at"
+    assert config.id_prefix("person") == "per" and config.id_prefix("group") == "grp"
+
+
+def test_unknown_key_names_line_and_suggests() -> None:
+    message = _error(VALID.replace("    persons: true\n    groups", "    persns: true\n    groups"))
+    assert message.startswith("p.yml:11: sources.0.persns: unknown key 'persns' (did you mean 'persons'?)")
+
+
+def test_unknown_key_in_raw_table_suggests_from_the_right_model() -> None:
+    message = _error(VALID.replace('key: contact_id}', 'key: contact_id, formt: csv}'))
+    assert "p.yml:10:" in message and "did you mean 'format'?" in message
+
+
+def test_wrong_type_names_key_and_line() -> None:
+    message = _error(VALID.replace("lookback: 15m", "lookback: soon"))
+    assert "p.yml:3: incremental.lookback:" in message and "duration" in message
+
+
+def test_duplicate_source_names() -> None:
+    message = _error(VALID.replace("name: billing", "name: crm"))
+    assert "p.yml:14: sources.1.name: duplicate source name 'crm'" in message
+
+
+def test_entity_type_used_but_not_declared() -> None:
+    message = _error(VALID.replace("  group: {identifiers: [domain]}\n", ""))
+    assert "sources.0.groups" in message and "'group', which is not declared" in message
+    assert "p.yml:11:" in message  # the groups key, one line up once group is gone
+
+
+def test_unsafe_names_are_rejected() -> None:
+    message = _error(VALID.replace("name: crm", 'name: "crm; drop table x"'))
+    assert "sources.0.name" in message and "not a safe name" in message
+    message = _error(VALID.replace("landing.customers", "landing.customers;--"))
+    assert "sources.1.raw.customers.table" in message
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    message = _error("dag_id: x\nwarehouse: {conn_id: [\n")
+    assert message.startswith("p.yml:") and "not valid YAML" in message
+
+
+def test_reserved_and_clashing_column_names() -> None:
+    message = _error(VALID.replace("traits: [name]", "traits: [email]"))
+    assert "cannot be both an identifier type and a trait" in message
+
+
+def test_load_config_names_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NexusConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yml")
+
+
+def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text(VALID)
+    bad = tmp_path / "bad.yml"
+    bad.write_text(VALID.replace("persons: true", "persns: true", 1))
+    assert cli_main(["validate", str(good)]) == 0
+    assert cli_main(["validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:11:" in err and "did you mean 'persons'?" in err
+
+
+def test_cli_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "sources" in schema["properties"] and "warehouse" in schema["required"]
+
+
+def test_every_shipped_config_validates() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    files = sorted((repo / "dags" / "configs").glob("*.yml"))
+    assert files, "dags/configs holds no pipeline file"
+    for file in files:
+        load_config(file)
