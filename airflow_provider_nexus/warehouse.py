@@ -64,6 +64,10 @@ class Warehouse:
         for stmt in statements:
             self._run(stmt, params)
 
+    def execute_statement(self, sql: str) -> None:
+        """Run exactly one statement, skipping the script splitter (hot loops use this)."""
+        self._run(sql, None)
+
     def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self._run(sql, params)
         rows = cur.fetchall()

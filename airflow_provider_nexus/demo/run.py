@@ -27,13 +27,18 @@ def demo_environment(dags_dir: Path, workdir: Path) -> tuple[dict[str, str], Pat
     return env, duckdb_path
 
 
-def run_demo(dags_dir: Path, workdir: Path, persons: int, batches: int, seed: int) -> int:
+def run_demo(
+    dags_dir: Path, workdir: Path, persons: int, batches: int, seed: int
+) -> int:
     from airflow_provider_nexus.config import load_config
     from airflow_provider_nexus.demo.generator import DemoSpec, batch_times, write_batch
 
     config_file = dags_dir / "configs" / f"{DEMO_DAG_ID}.yml"
     if not config_file.is_file():
-        print(f"error: {config_file} not found; run from the repository root or pass --dags-dir", file=sys.stderr)
+        print(
+            f"error: {config_file} not found; run from the repository root or pass --dags-dir",
+            file=sys.stderr,
+        )
         return 2
     config = load_config(config_file)
     data_dir = config.resolved_data_dir()
@@ -45,7 +50,9 @@ def run_demo(dags_dir: Path, workdir: Path, persons: int, batches: int, seed: in
     env, duckdb_path = demo_environment(dags_dir, workdir)
     spec = DemoSpec(persons=persons, batches=batches, seed=seed)
     times = batch_times(spec)
-    print(f"Nexus demo: {persons} persons in {batches} batches, DuckDB at {duckdb_path}")
+    print(
+        f"Nexus demo: {persons} persons in {batches} batches, DuckDB at {duckdb_path}"
+    )
     from airflow_provider_nexus.airflow_run import run_dag_test
 
     for batch, when in enumerate(times):
@@ -53,10 +60,15 @@ def run_demo(dags_dir: Path, workdir: Path, persons: int, batches: int, seed: in
         started = time.perf_counter()
         result = run_dag_test(env, DEMO_DAG_ID, when)
         took = time.perf_counter() - started
-        print(f"  batch {batch + 1}/{batches}: delivered {sum(rows.values())} raw rows, DAG run {result['state']} in {took:.0f}s")
+        print(
+            f"  batch {batch + 1}/{batches}: delivered {sum(rows.values())} raw rows, DAG run {result['state']} in {took:.0f}s"
+        )
         if result["state"] != "success":
             failed = {t: s for t, s in result["tasks"].items() if s != "success"}
-            print(f"error: DAG run failed: {failed}\n{result.get('log', '')[-6000:]}", file=sys.stderr)
+            print(
+                f"error: DAG run failed: {failed}\n{result.get('log', '')[-6000:]}",
+                file=sys.stderr,
+            )
             return 1
     print_summary(duckdb_path, config.schemas.final, config.schemas.resolution)
     return 0
@@ -76,7 +88,9 @@ def print_summary(duckdb_path: Path, final_schema: str, resolution_schema: str) 
             [final_schema],
         ).fetchall()
         for (table,) in tables:
-            count = con.execute(f"SELECT count(*) FROM {d.table(final_schema, table)}").fetchone()
+            count = con.execute(
+                f"SELECT count(*) FROM {d.table(final_schema, table)}"
+            ).fetchone()
             print(f"  {final_schema}.{table:<28} {count[0] if count else 0:>8} rows")
         persons = d.table(final_schema, "nexus_persons")
         row = con.execute(
@@ -96,10 +110,18 @@ def print_summary(duckdb_path: Path, final_schema: str, resolution_schema: str) 
             f"SELECT entity_type, previous_entity_id, entity_id, count(*) FROM {log} WHERE reason = 'merged' "
             "GROUP BY ALL ORDER BY count(*) DESC, entity_id LIMIT 5"
         ).fetchall()
-        total = con.execute(f"SELECT count(DISTINCT previous_entity_id) FROM {log} WHERE reason = 'merged'").fetchone()
-        print(f"\nMerges in the resolution log: {total[0] if total else 0} entities merged into others; largest:")
+        total = con.execute(
+            f"SELECT count(DISTINCT previous_entity_id) FROM {log} WHERE reason = 'merged'"
+        ).fetchone()
+        print(
+            f"\nMerges in the resolution log: {total[0] if total else 0} entities merged into others; largest:"
+        )
         for entity_type, loser, survivor, moved in merges:
-            print(f"  {entity_type}: {loser} -> {survivor} ({moved} identifiers re-pointed)")
-        print(f"\nQuery it yourself:  python -c \"import duckdb; print(duckdb.connect('{duckdb_path}', read_only=True).sql('FROM {final_schema}.nexus_persons LIMIT 5'))\"")
+            print(
+                f"  {entity_type}: {loser} -> {survivor} ({moved} identifiers re-pointed)"
+            )
+        print(
+            f"\nQuery it yourself:  python -c \"import duckdb; print(duckdb.connect('{duckdb_path}', read_only=True).sql('FROM {final_schema}.nexus_persons LIMIT 5'))\""
+        )
     finally:
         con.close()

@@ -57,7 +57,10 @@ class DuckDBDialect(Dialect):
         delay = 0.2
         while True:
             try:
-                return hook.get_conn()
+                conn = hook.get_conn()
+                # Every timestamp Nexus writes is naive UTC; make casts from zoned values agree.
+                conn.execute("SET TimeZone = 'UTC'")
+                return conn
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise

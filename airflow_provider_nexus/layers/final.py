@@ -70,7 +70,7 @@ def build_final(
     schemas: SchemasConfig,
     run: RunContext,
 ) -> dict[str, Any]:
-    from airflow_provider_nexus.resolution import ensure_map_table
+    from airflow_provider_nexus.resolution import ensure_resolution_tables
 
     d = wh.dialect
     wh.ensure_schema(schemas.core)
@@ -79,7 +79,7 @@ def build_final(
     for model in CORE_MODELS:
         ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
     for entity_type in entity_types:
-        ensure_map_table(wh, schemas.resolution, entity_type)
+        ensure_resolution_tables(wh, schemas.resolution, entity_type)
     statements = render_final(engine, entity_types, schemas, run)
     counts: dict[str, int] = {}
     with wh.transaction():

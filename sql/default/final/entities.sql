@@ -7,7 +7,8 @@ WITH ids AS (
 {% endfor %}
            MIN(first_seen_at) AS first_seen_at,
            MAX(last_seen_at) AS last_seen_at,
-           {{ dialect.bool_and('is_hub') }} AS is_hub
+           {{ dialect.bool_and('is_hub') }} AS is_hub,
+           MAX(resolved_at) AS _updated_at
     FROM {{ map }}
     GROUP BY entity_id
 ),
@@ -36,7 +37,7 @@ SELECT ids.entity_id AS id,
        trs.{{ q(trait) }},
 {% endfor %}
        ids.first_seen_at, ids.last_seen_at, srcs.sources, ids.is_hub,
-       {{ lit(updated_at) }} AS _updated_at
+       ids._updated_at
 FROM ids
 LEFT JOIN srcs ON srcs.entity_id = ids.entity_id
 {% if config.traits %}

@@ -1,0 +1,24 @@
+"""Statement helpers for resolution: many small single statements, run without re-parsing.
+
+`Warehouse.execute` splits scripts with sqlparse, which costs more than the statements
+themselves in the component loop; every statement built here is exactly one statement, so it
+is run directly.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_nexus.warehouse import Warehouse
+
+
+def run_statement(wh: Warehouse, sql: str) -> None:
+    """Run one statement (never a script) on the warehouse's session."""
+    wh.execute_statement(sql)
+
+
+def replace_table(wh: Warehouse, target: str, select_sql: str) -> None:
+    """`target` := result of `select_sql`, as one or two single statements."""
+    if wh.dialect.supports_create_or_replace:
+        run_statement(wh, f"CREATE OR REPLACE TABLE {target} AS {select_sql}")
+    else:
+        run_statement(wh, f"DROP TABLE IF EXISTS {target}")
+        run_statement(wh, f"CREATE TABLE {target} AS {select_sql}")

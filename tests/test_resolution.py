@@ -1,0 +1,739 @@
+"""Identity resolution on a real DuckDB, checked against scipy's connected components."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.duckdb import DuckDBDialect
+from airflow_provider_nexus.errors import ResolutionCapError
+from airflow_provider_nexus.resolution import NoiseRules, ResolutionSummary, resolve_entity_type
+from airflow_provider_nexus.warehouse import Warehouse
+
+#: (source, edge_id, identifier_type, identifier_value, loaded_at)
+Row = tuple[str, "str | None", str, str, dt.datetime]
+Ident = tuple[str, str]
+
+T0 = dt.datetime(2024, 1, 1)
+CORE = "nexus_core"
+RES = "nexus_resolution"
+MAP = f'"{RES}"."nexus_person_identity_map"'
+LOG = f'"{RES}"."nexus_resolution_log"'
+AUDIT = f'"{RES}"."nexus_resolution_audit"'
+
+CORE_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+    id VARCHAR, event_id VARCHAR, edge_id VARCHAR, entity_type VARCHAR, identifier_type VARCHAR,
+    identifier_value VARCHAR, identifier_value_raw VARCHAR, role VARCHAR, source VARCHAR,
+    occurred_at TIMESTAMP, _ingested_at TIMESTAMP, _loaded_at TIMESTAMP)"""
+
+
+@dataclass
+class Env:
+    wh: Warehouse
+    rows: list[Row] = field(default_factory=list)
+    runs: int = 0
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.wh.dialect
+
+
+def make_env(dialect: Dialect | None = None, conn: Any = None) -> Env:
+    if conn is None:
+        conn = duckdb.connect()
+    wh = Warehouse(dialect or DuckDBDialect(), conn)
+    wh.ensure_schema(CORE)
+    wh.execute(CORE_DDL.format(table=wh.dialect.table(CORE, "nexus_identifiers")))
+    return Env(wh)
+
+
+@pytest.fixture
+def env() -> Env:
+    return make_env()
+
+
+def load(env: Env, rows: Iterable[Row], entity_type: str = "person") -> None:
+    """Insert rows into nexus_core.nexus_identifiers with the full column list."""
+    rows = list(rows)
+    if not rows:
+        return
+    start = len(env.rows)
+    records = [
+        (
+            f"row{i}",
+            f"ev{i}",
+            edge_id,
+            entity_type,
+            itype,
+            ivalue,
+            ivalue.upper(),
+            "participant",
+            source,
+            loaded_at,
+            loaded_at,
+            loaded_at,
+        )
+        for i, (source, edge_id, itype, ivalue, loaded_at) in enumerate(rows, start)
+    ]
+    table = env.dialect.table(CORE, "nexus_identifiers")
+    conn = env.wh.connection
+    if isinstance(conn, duckdb.DuckDBPyConnection):
+        import pyarrow as pa
+
+        names = [
+            "id",
+            "event_id",
+            "edge_id",
+            "entity_type",
+            "identifier_type",
+            "identifier_value",
+            "identifier_value_raw",
+            "role",
+            "source",
+            "occurred_at",
+            "_ingested_at",
+            "_loaded_at",
+        ]
+        batch = pa.table({n: [r[k] for r in records] for k, n in enumerate(names)})
+        conn.register("nexus_test_batch", batch)
+        conn.execute(f"INSERT INTO {table} SELECT * FROM nexus_test_batch")
+        conn.unregister("nexus_test_batch")
+    else:
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {table} VALUES ({', '.join(['%s'] * 12)})", records)
+    env.rows.extend(rows)
+
+
+def resolve(env: Env, run_id: str | None = None, **kwargs: Any) -> ResolutionSummary:
+    env.runs += 1
+    kwargs.setdefault("resolved_at", T0 + dt.timedelta(days=env.runs))
+    return resolve_entity_type(
+        env.wh,
+        entity_type="person",
+        id_prefix="per",
+        core_schema=CORE,
+        resolution_schema=RES,
+        run_id=run_id or f"run{env.runs}",
+        **kwargs,
+    )
+
+
+def current_map(env: Env) -> dict[Ident, str]:
+    return {
+        (t, v): e
+        for t, v, e in env.wh.fetchall(f"SELECT identifier_type, identifier_value, entity_id FROM {MAP}")
+    }
+
+
+def full_map(env: Env) -> list[tuple[Any, ...]]:
+    return sorted(env.wh.fetchall(f"SELECT * FROM {MAP}"), key=repr)
+
+
+def log_rows(env: Env) -> list[tuple[Any, ...]]:
+    return env.wh.fetchall(f"SELECT * FROM {LOG}")
+
+
+def partition(mapping: dict[Ident, str]) -> set[frozenset[Ident]]:
+    groups: dict[str, set[Ident]] = {}
+    for ident, eid in mapping.items():
+        groups.setdefault(eid, set()).add(ident)
+    return {frozenset(g) for g in groups.values()}
+
+
+def reference(rows: Sequence[Row], noise: NoiseRules | None = None) -> set[frozenset[Ident]]:
+    """scipy's connected components over the same rows (blocked values and hubs applied)."""
+    import re
+
+    noise = noise or NoiseRules()
+
+    def blocked(itype: str, value: str) -> bool:
+        for t, v in noise.blocked_values:
+            if (t is None or t == itype) and v == value:
+                return True
+        return any((t is None or t == itype) and re.search(p, value) for t, p in noise.blocked_patterns)
+
+    idents = sorted({(r[2], r[3]) for r in rows if not blocked(r[2], r[3])})
+    index = {ident: i for i, ident in enumerate(idents)}
+    groups: dict[tuple[str, str], set[int]] = {}
+    for source, edge_id, itype, value, _ in rows:
+        if edge_id is not None and (itype, value) in index:
+            groups.setdefault((source, edge_id), set()).add(index[(itype, value)])
+    n_groups: dict[int, int] = {}
+    for members in groups.values():
+        for m in members:
+            n_groups[m] = n_groups.get(m, 0) + 1
+    hubs = {
+        i for i, n in n_groups.items() if (limit := noise.hub_limit(idents[i][0])) is not None and n > limit
+    }
+    src: list[int] = []
+    dst: list[int] = []
+    for members in groups.values():
+        ms = sorted(members - hubs)
+        src += ms[:1] * (len(ms) - 1)
+        dst += ms[1:]
+    n = len(idents)
+    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    out: dict[int, set[Ident]] = {}
+    for ident, label in zip(idents, labels, strict=True):
+        out.setdefault(int(label), set()).add(ident)
+    return {frozenset(g) for g in out.values()}
+
+
+def birth_id(itype: str, value: str, prefix: str = "per", entity_type: str = "person") -> str:
+    return f"{prefix}_" + hashlib.md5(f"{entity_type}:{itype}:{value}".encode()).hexdigest()[:16]
+
+
+def check_against_reference(env: Env, noise: NoiseRules | None = None) -> dict[Ident, str]:
+    mapping = current_map(env)
+    assert partition(mapping) == reference(env.rows, noise)
+    return mapping
+
+
+# -- graph shapes ------------------------------------------------------------------------------
+
+
+def chain_rows(n: int, seed: int = 7, at: dt.datetime = T0) -> list[Row]:
+    values = [f"u{i:06d}@example.org" for i in range(n)]
+    random.Random(seed).shuffle(values)
+    rows: list[Row] = []
+    for i in range(n - 1):
+        rows.append(("crm", f"g{i}", "email", values[i], at))
+        rows.append(("crm", f"g{i}", "email", values[i + 1], at))
+    return rows
+
+
+def test_chain_of_1000(env: Env) -> None:
+    load(env, chain_rows(1000))
+    s = resolve(env)
+    mapping = check_against_reference(env)
+    assert s.identifiers == 1000 and s.entities == 1 and s.born == 1
+    smallest = min(mapping)
+    assert set(mapping.values()) == {birth_id(*smallest)}
+    assert s.rounds < 20, s.rows_per_round
+    assert len(s.rows_per_round) == len(s.seconds_per_round) == s.rounds
+    assert s.rows_per_round[-1] == 0
+    assert len(log_rows(env)) == 1000
+
+
+def test_round_cap_raises_and_writes_nothing(env: Env) -> None:
+    load(env, chain_rows(200))
+    with pytest.raises(ResolutionCapError, match="max_rounds=1") as info:
+        resolve(env, max_rounds=1)
+    assert "still changing" in str(info.value)
+    assert not env.wh.table_exists(RES, "nexus_person_identity_map")
+    # the rollback left no scratch table behind either
+    assert env.wh.scalar(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{RES}'") == 0
+    resolve(env, max_rounds=100)
+    check_against_reference(env)
+
+
+def star_rows(leaves: int) -> list[Row]:
+    rows: list[Row] = []
+    for i in range(leaves):
+        rows.append(("app", f"s{i}", "phone", "+15550000000", T0))
+        rows.append(("app", f"s{i}", "user_id", f"leaf{i:06d}", T0))
+    return rows
+
+
+def test_star_of_20000_leaves(env: Env) -> None:
+    load(env, star_rows(20_000))
+    s = resolve(env)
+    check_against_reference(env)
+    assert s.entities == 1 and s.identifiers == 20_001
+    assert s.edges == 20_000  # a star per group: n-1 edges, never all pairs
+
+
+def test_one_big_edge_group_is_a_star_not_all_pairs(env: Env) -> None:
+    load(env, [("crm", "big", "email", f"m{i}@x.io", T0) for i in range(3000)])
+    s = resolve(env)
+    assert s.edges == 2999 and s.entities == 1
+
+
+@pytest.mark.slow
+def test_star_of_100000_leaves(env: Env) -> None:
+    load(env, star_rows(100_000))
+    s = resolve(env)
+    check_against_reference(env)
+    assert s.entities == 1
+
+
+def test_cycles_and_small_components(env: Env) -> None:
+    rows: list[Row] = []
+    rng = random.Random(3)
+    for c, length in enumerate([3, 4, 7, 50, 101]):
+        values = [f"c{c}_{i}" for i in range(length)]
+        rng.shuffle(values)
+        for i in range(length):
+            rows.append(("erp", f"cy{c}_{i}", "user_id", values[i], T0))
+            rows.append(("erp", f"cy{c}_{i}", "user_id", values[(i + 1) % length], T0))
+    # singletons: no edge_id, or alone in their group
+    rows += [("web", None, "email", f"single{i}@x.io", T0) for i in range(30)]
+    rows += [("web", f"alone{i}", "email", f"alone{i}@x.io", T0) for i in range(30)]
+    # many small components: pairs and triples, some sharing a value across sources
+    for i in range(300):
+        rows.append(("crm", f"p{i}", "email", f"p{i}@x.io", T0))
+        rows.append(("crm", f"p{i}", "phone", f"+1555{i:07d}", T0))
+        if i % 3 == 0:
+            rows.append(("shop", f"p{i}", "user_id", f"shop{i}", T0))
+    # the same edge_id in another source does not link
+    rows.append(("other", "p1", "email", "unrelated@x.io", T0))
+    # event_id never links (every row has its own here, but also the same one below)
+    load(env, rows)
+    s = resolve(env)
+    mapping = check_against_reference(env)
+    assert mapping[("email", "unrelated@x.io")] != mapping[("email", "p1@x.io")]
+    assert s.entities == len(reference(env.rows))
+
+
+def test_event_id_does_not_link(env: Env) -> None:
+    load(env, [("crm", None, "email", "a@x.io", T0), ("crm", None, "email", "b@x.io", T0)])
+    env.wh.execute(f'UPDATE "{CORE}"."nexus_identifiers" SET event_id = \'same\'')
+    s = resolve(env)
+    assert s.entities == 2
+
+
+def giant_rows(n: int, seed: int = 11) -> list[Row]:
+    """A random graph with average degree ~2.4: a giant component plus small ones."""
+    rng = random.Random(seed)
+    values = [f"id{i:06d}" for i in range(n)]
+    rng.shuffle(values)
+    rows: list[Row] = []
+    for g in range(int(n * 1.2)):
+        a, b = rng.randrange(n), rng.randrange(n)
+        rows.append(("crm", f"e{g}", "user_id", values[a], T0))
+        rows.append(("crm", f"e{g}", "user_id", values[b], T0))
+    return rows
+
+
+def test_giant_component_50000(env: Env) -> None:
+    load(env, giant_rows(50_000))
+    started = time.perf_counter()
+    s = resolve(env)
+    elapsed = time.perf_counter() - started
+    ref = reference(env.rows)
+    assert partition(current_map(env)) == ref
+    biggest = max(len(c) for c in ref)
+    assert biggest > 30_000, biggest
+    assert s.rounds < 30, s.rows_per_round
+    print(f"giant 50k: {biggest} in the giant component, {s.rounds} rounds, {elapsed:.2f}s")
+
+
+def test_empty_core_and_other_entity_types(env: Env) -> None:
+    s = resolve(env)
+    assert s.identifiers == 0 and s.entities == 0 and s.rounds == 1
+    load(env, [("crm", "g", "domain", "acme.com", T0)], entity_type="group")
+    s = resolve(env)
+    assert s.identifiers == 0
+
+
+# -- ids, merges, idempotency -----------------------------------------------------------------
+
+
+def test_ids_are_stable_across_runs_and_accretion_keeps_the_id(env: Env) -> None:
+    load(env, [("crm", "g1", "email", "zed@x.io", T0), ("crm", "g1", "phone", "+15551234567", T0)])
+    resolve(env)
+    first = current_map(env)
+    eid = birth_id("email", "zed@x.io")  # "email" < "phone": smallest identifier at birth
+    assert set(first.values()) == {eid}
+    # a smaller identifier joins later: the id does not change
+    t1 = T0 + dt.timedelta(hours=1)
+    load(env, [("shop", "o1", "email", "aaa@x.io", t1), ("shop", "o1", "phone", "+15551234567", t1)])
+    s = resolve(env, since=T0)
+    assert set(current_map(env).values()) == {eid}
+    assert (s.born, s.accreted, s.merged) == (0, 1, 0)
+    reasons = env.wh.fetchall(f"SELECT identifier_value, reason, entity_id FROM {LOG} WHERE run_id = 'run2'")
+    assert reasons == [("aaa@x.io", "accreted", eid)]
+
+
+def test_merge_survivor_has_most_identifiers(env: Env) -> None:
+    load(
+        env,
+        [
+            ("crm", "a", "email", "a1@x.io", T0),
+            ("crm", "a", "email", "a2@x.io", T0),
+            ("crm", "a", "phone", "+1555000001", T0),
+            ("crm", "b", "email", "b1@x.io", T0),
+            ("crm", "b", "email", "b2@x.io", T0),
+        ],
+    )
+    resolve(env)
+    before = current_map(env)
+    ea, eb = before[("email", "a1@x.io")], before[("email", "b1@x.io")]
+    assert ea != eb
+    load(
+        env,
+        [
+            ("web", "w", "email", "b2@x.io", T0),
+            ("web", "w", "email", "zz@x.io", T0),
+            ("web", "w2", "email", "zz@x.io", T0),
+            ("web", "w2", "phone", "+1555000001", T0),
+        ],
+    )
+    s = resolve(env, run_id="merge")
+    after = current_map(env)
+    assert set(after.values()) == {ea}
+    assert (s.merged, s.born) == (1, 0)
+    merged = env.wh.fetchall(
+        f"SELECT identifier_value, entity_id, previous_entity_id FROM {LOG} "
+        "WHERE run_id = 'merge' AND reason = 'merged' ORDER BY identifier_value"
+    )
+    assert merged == [("b1@x.io", ea, eb), ("b2@x.io", ea, eb)]
+    accreted = env.wh.fetchall(
+        f"SELECT identifier_value FROM {LOG} WHERE run_id = 'merge' AND reason = 'accreted'"
+    )
+    assert accreted == [("zz@x.io",)]
+
+
+def test_merge_tie_breaks_on_smaller_entity_id(env: Env) -> None:
+    load(
+        env,
+        [
+            ("crm", "a", "email", "a1@x.io", T0),
+            ("crm", "a", "email", "a2@x.io", T0),
+            ("crm", "b", "email", "b1@x.io", T0),
+            ("crm", "b", "email", "b2@x.io", T0),
+        ],
+    )
+    resolve(env)
+    before = current_map(env)
+    ea, eb = before[("email", "a1@x.io")], before[("email", "b1@x.io")]
+    load(env, [("web", "w", "email", "a2@x.io", T0), ("web", "w", "email", "b2@x.io", T0)])
+    resolve(env)
+    assert set(current_map(env).values()) == {min(ea, eb)}
+    loser = max(ea, eb)
+    n_merged = env.wh.scalar(
+        f"SELECT count(*) FROM {LOG} WHERE reason = 'merged' AND previous_entity_id = '{loser}'"
+    )
+    assert n_merged == 2
+
+
+def test_idempotent_and_full_refresh_keeps_ids(env: Env) -> None:
+    load(env, giant_rows(2000, seed=5))
+    resolve(env)
+    map1, log1 = full_map(env), log_rows(env)
+    s = resolve(env)  # no new data, new run id
+    assert full_map(env) == map1 and log_rows(env) == log1
+    assert (s.born, s.accreted, s.merged, s.log_rows, s.changed_rows) == (0, 0, 0, 0, 0)
+    s = resolve(env, run_id="run1", resolved_at=T0 + dt.timedelta(days=1))  # the same run again
+    assert full_map(env) == map1 and log_rows(env) == log1
+    s = resolve(env, full_refresh=True)
+    assert s.full_refresh and full_map(env) == map1 and log_rows(env) == log1
+    # full refresh after the map was lost: ids are recomputed deterministically
+    ids = current_map(env)
+    env.wh.execute(f"DELETE FROM {MAP}")
+    resolve(env, full_refresh=True)
+    assert partition(current_map(env)) == partition(ids)
+
+
+def test_edge_partners_in_different_batches_still_link(env: Env) -> None:
+    load(env, [("crm", "g1", "email", "x@x.io", T0)])
+    resolve(env)
+    t1 = T0 + dt.timedelta(hours=1)
+    load(env, [("crm", "g1", "phone", "+15557654321", t1)])
+    resolve(env, since=T0)
+    m = current_map(env)
+    assert m[("email", "x@x.io")] == m[("phone", "+15557654321")] == birth_id("email", "x@x.io")
+
+
+def test_map_columns_and_seen_times(env: Env) -> None:
+    t1 = T0 + dt.timedelta(days=3)
+    load(env, [("crm", "g", "email", "a@x.io", T0), ("shop", "h", "email", "a@x.io", t1)])
+    resolve(env, resolved_at=dt.datetime(2024, 2, 1, tzinfo=dt.UTC))
+    cols = env.wh.columns(RES, "nexus_person_identity_map")
+    assert cols == [
+        "entity_type",
+        "identifier_type",
+        "identifier_value",
+        "entity_id",
+        "first_seen_at",
+        "last_seen_at",
+        "resolved_at",
+        "is_hub",
+    ]
+    row = env.wh.fetchone(f"SELECT entity_type, first_seen_at, last_seen_at, resolved_at, is_hub FROM {MAP}")
+    assert row == ("person", T0, t1, dt.datetime(2024, 2, 1), False)
+
+
+# -- noise -------------------------------------------------------------------------------------
+
+
+def test_blocked_value_links_nothing_and_is_audited(env: Env) -> None:
+    noise = NoiseRules.build(
+        blocked_values={"email": ["test@example.com"]},
+        blocked_patterns={None: [r"^o'brien"], "phone": [r"^\+?0+$"]},
+    )
+    load(
+        env,
+        [
+            ("crm", "g1", "email", "alice@x.io", T0),
+            ("crm", "g1", "email", "test@example.com", T0),
+            ("crm", "g2", "email", "bob@x.io", T0),
+            ("crm", "g2", "email", "test@example.com", T0),
+            ("crm", "g3", "email", "carol@x.io", T0),
+            ("crm", "g3", "user_id", "o'brien", T0),
+            ("crm", "g4", "email", "dave@x.io", T0),
+            ("crm", "g4", "user_id", "o'brien", T0),
+            ("crm", "g5", "phone", "0000000000", T0),
+            ("crm", "g5", "email", "eve@x.io", T0),
+        ],
+    )
+    s = resolve(env, noise=noise)
+    mapping = check_against_reference(env, noise)
+    assert ("email", "test@example.com") not in mapping and ("user_id", "o'brien") not in mapping
+    assert len(set(mapping.values())) == 5
+    assert s.blocked == 3
+    audit = env.wh.fetchall(
+        f'SELECT identifier_type, identifier_value, kind, edge_groups, "rows", run_id FROM {AUDIT} '
+        "ORDER BY 1, 2"
+    )
+    assert audit == [
+        ("email", "test@example.com", "blocked", 2, 2, "run1"),
+        ("phone", "0000000000", "blocked", 1, 1, "run1"),
+        ("user_id", "o'brien", "blocked", 2, 2, "run1"),
+    ]
+    resolve(env, run_id="run1", noise=noise)  # re-running a run does not duplicate its audit
+    assert env.wh.scalar(f"SELECT count(*) FROM {AUDIT}") == 3
+
+
+def test_hub_creates_no_edges_and_is_flagged(env: Env) -> None:
+    noise = NoiseRules.build(hub_limits={"phone": 2}, default_hub_limit=50)
+    rows: list[Row] = []
+    for i in range(4):  # the office phone shows up for four people
+        rows += [
+            ("crm", f"p{i}", "email", f"person{i}@acme.io", T0),
+            ("crm", f"p{i}", "phone", "+15550001111", T0),
+        ]
+    rows += [("crm", "q", "email", "person0@acme.io", T0), ("crm", "q", "phone", "+15550002222", T0)]
+    load(env, rows)
+    s = resolve(env, noise=noise)
+    mapping = check_against_reference(env, noise)
+    assert s.hubs == 1
+    hub_id = mapping[("phone", "+15550001111")]
+    assert list(mapping.values()).count(hub_id) == 1
+    assert len({mapping[("email", f"person{i}@acme.io")] for i in range(4)}) == 4
+    assert mapping[("phone", "+15550002222")] == mapping[("email", "person0@acme.io")]
+    flags = dict(
+        env.wh.fetchall(f"SELECT identifier_value, is_hub FROM {MAP} WHERE identifier_type = 'phone'")
+    )
+    assert flags == {"+15550001111": True, "+15550002222": False}
+    audit = env.wh.fetchall(f'SELECT identifier_value, kind, edge_groups, "rows" FROM {AUDIT}')
+    assert audit == [("+15550001111", "hub", 4, 4)]
+
+
+def test_value_becoming_a_hub_splits_its_entity_with_a_log(env: Env) -> None:
+    rows: list[Row] = []
+    for i in range(3):
+        rows += [
+            ("crm", f"p{i}", "email", f"person{i}@acme.io", T0),
+            ("crm", f"p{i}", "phone", "+15550001111", T0),
+        ]
+    load(env, rows)
+    resolve(env, noise=NoiseRules())
+    before = current_map(env)
+    assert len(set(before.values())) == 1
+    noise = NoiseRules.build(hub_limits={"phone": 2})
+    s = resolve(env, run_id="tighten", noise=noise)
+    after = check_against_reference(env, noise)
+    assert len(set(after.values())) == 4
+    old = next(iter(set(before.values())))
+    assert list(after.values()).count(old) == 1  # the old id stays with one piece
+    assert len(set(after.values())) == len(after)
+    split = env.wh.fetchall(
+        f"SELECT previous_entity_id FROM {LOG} WHERE run_id = 'tighten' AND reason = 'split'"
+    )
+    assert len(split) == 3 and {r[0] for r in split} == {old}
+    assert s.split == 1
+    # blocking a mapped value removes it from the map, logged
+    noise2 = NoiseRules.build(blocked_values={"phone": ["+15550001111"]}, hub_limits={"phone": 2})
+    resolve(env, run_id="block", noise=noise2)
+    assert ("phone", "+15550001111") not in current_map(env)
+    assert env.wh.scalar(f"SELECT count(*) FROM {LOG} WHERE run_id = 'block' AND reason = 'removed'") == 1
+
+
+def test_default_noise_rules() -> None:
+    rules = NoiseRules.defaults()
+    d = DuckDBDialect()
+    conn = duckdb.connect()
+    pred = rules.blocked_predicate(d, "t", "v")
+    cases = {
+        ("email", "test@example.com"): True,
+        ("email", "noreply@shop.io"): True,
+        ("email", "no-reply@shop.io"): True,
+        ("email", "alice@example.com"): False,
+        ("phone", "0000000000"): True,
+        ("phone", "+15551234567"): False,
+        ("user_id", "unknown"): True,
+        ("user_id", "NULL"): True,
+        ("user_id", "n/a"): True,
+        ("user_id", "none"): True,
+        ("user_id", "nonet"): False,
+    }
+    for (t, v), expected in cases.items():
+        got = conn.execute(
+            f"SELECT {pred} FROM (SELECT {d.literal(t)} AS t, {d.literal(v)} AS v) x"
+        ).fetchone()
+        assert got is not None and bool(got[0]) is expected, (t, v)
+    assert rules.hub_limit("email") == 50
+    assert NoiseRules().blocked_predicate(d, "t", "v") == "FALSE"
+    with pytest.raises(ValueError, match="not a valid regex"):
+        NoiseRules.build(blocked_patterns={None: ["("]})
+
+
+def test_summary_to_dict_is_json_safe(env: Env) -> None:
+    import json
+
+    load(env, chain_rows(10))
+    s = resolve(env)
+    d = s.to_dict()
+    assert json.loads(json.dumps(d)) == d
+    for key in (
+        "entity_type",
+        "identifiers",
+        "entities",
+        "born",
+        "accreted",
+        "merged",
+        "rounds",
+        "blocked",
+        "hubs",
+        "rows_per_round",
+        "seconds_per_round",
+    ):
+        assert key in d
+
+
+# -- random batches (hypothesis) ------------------------------------------------------------------
+
+VALUES = (
+    [("email", f"e{i}@x.io") for i in range(6)]
+    + [("phone", f"+1555{i}") for i in range(4)]
+    + [("user_id", f"U{i}") for i in range(4)]
+)
+
+
+@st.composite
+def batched_graphs(draw: st.DrawFn) -> list[list[tuple[str, str | None, str, str]]]:
+    n_rows = draw(st.integers(min_value=1, max_value=30))
+    rows = [
+        (
+            draw(st.sampled_from(["crm", "shop"])),
+            draw(st.one_of(st.none(), st.sampled_from([f"g{i}" for i in range(8)]))),
+            *draw(st.sampled_from(VALUES)),
+        )
+        for _ in range(n_rows)
+    ]
+    n_batches = draw(st.integers(min_value=1, max_value=4))
+    cuts = sorted(draw(st.lists(st.integers(0, n_rows), min_size=n_batches - 1, max_size=n_batches - 1)))
+    order = draw(st.permutations(rows))
+    bounds = [0, *cuts, n_rows]
+    return [list(order[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=batched_graphs())
+def test_random_batches_match_reference(batches: list[list[tuple[str, str | None, str, str]]]) -> None:
+    env = make_env()
+    since: dt.datetime | None = None
+    for b, batch in enumerate(batches):
+        loaded_at = T0 + dt.timedelta(hours=b + 1)
+        run_id = f"batch{b}"
+        before = current_map(env) if b else {}
+        log_before = log_rows(env) if b else []
+        load(env, [(s, e, t, v, loaded_at) for s, e, t, v in batch])
+        resolve(env, run_id=run_id, since=since)
+        after = check_against_reference(env)
+        batch_idents = {(t, v) for _, _, t, v in batch}
+        touched = {eid for ident, eid in after.items() if ident in batch_idents}
+        # entities untouched by the batch keep their ids
+        for ident, eid in before.items():
+            if after[ident] not in touched:
+                assert eid == after[ident]
+        # every identifier whose id changed has a merged row for this run
+        merged = {
+            (r[0], r[1])
+            for r in env.wh.fetchall(
+                f"SELECT identifier_type, identifier_value FROM {LOG} "
+                f"WHERE run_id = '{run_id}' AND reason = 'merged'"
+            )
+        }
+        changed = {ident for ident, eid in before.items() if after[ident] != eid}
+        assert changed == merged
+        # the log only grows, and its latest word on each identifier is the map
+        log_after = log_rows(env)
+        assert sorted(log_before, key=repr) == sorted(log_after[: len(log_before)], key=repr)
+        latest = dict(
+            ((r[0], r[1]), r[2])
+            for r in env.wh.fetchall(
+                f"SELECT identifier_type, identifier_value, entity_id FROM {LOG} ORDER BY resolved_at"
+            )
+        )
+        assert latest == after
+        # ids are the birth hash of some member (no id comes from nowhere)
+        for eid in set(after.values()):
+            members = [i for i, e in after.items() if e == eid]
+            assert eid in {birth_id(*m) for m in members} | {e for e in before.values()}
+        # re-running the same batch and an empty batch change nothing
+        snapshot, n_log = full_map(env), len(log_after)
+        resolve(env, run_id=run_id, since=since, resolved_at=loaded_at + dt.timedelta(days=1))
+        resolve(env, run_id=f"{run_id}_empty", since=loaded_at)
+        assert full_map(env) == snapshot and len(log_rows(env)) == n_log
+        since = loaded_at
+
+
+# -- PostgreSQL (only when a postgres dialect exists and a server answers) ----------------------------
+
+
+def _postgres_env() -> Env:
+    try:
+        from airflow_provider_nexus.dialects import get_dialect
+
+        dialect = get_dialect("postgres")
+    except Exception:
+        pytest.skip("no postgres dialect yet")
+    import psycopg
+
+    uri = os.environ.get("NEXUS_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        conn = psycopg.connect(uri, autocommit=True)
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server at {uri}")
+    for schema in (CORE, RES):
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return make_env(dialect, conn)
+
+
+def test_postgres_matches_duckdb() -> None:
+    pg = _postgres_env()
+    try:
+        rows = giant_rows(3000, seed=2) + star_rows(200) + chain_rows(300)
+        duck = make_env()
+        for e in (pg, duck):
+            load(e, rows[: len(rows) // 2])
+            resolve(e, run_id="a")
+            load(e, [(s, g, t, v, T0 + dt.timedelta(hours=1)) for s, g, t, v, _ in rows[len(rows) // 2 :]])
+            resolve(e, run_id="b", since=T0)
+        assert current_map(pg) == current_map(duck)
+        assert sorted(log_rows(pg), key=repr) == sorted(log_rows(duck), key=repr)
+        check_against_reference(pg)
+    finally:
+        for schema in (CORE, RES):
+            pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        pg.wh.connection.close()
