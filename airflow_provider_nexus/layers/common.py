@@ -61,6 +61,10 @@ def ensure_model_table(wh: Warehouse, schema: str, table: str, model: str, extra
     return target
 
 
+#: Models whose rows hang off an event: re-emitting an event replaces all its rows as a unit.
+EVENT_CHILD_MODELS = ("identifiers", "traits", "memberships")
+
+
 def replace_by_key(wh: Warehouse, target: str, staged: str, keys: Sequence[str], columns: Sequence[str]) -> int:
     """Idempotent write: rows of `staged` replace rows of `target` with the same key.
 
@@ -75,6 +79,21 @@ def replace_by_key(wh: Warehouse, target: str, staged: str, keys: Sequence[str],
     cols = ", ".join(d.quote(c) for c in columns)
     wh.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}")
     return wh.count(staged)
+
+
+def replace_model_rows(wh: Warehouse, model: str, target: str, staged: str, columns: Sequence[str]) -> int:
+    """Write a batch of a model: events by id; the other models event by event.
+
+    When a source re-emits an event (a re-synced row), the identifiers, traits and memberships it
+    had before are replaced by the new set, so a changed email or a dropped trait does not linger
+    and a batch history ends equal to a one-shot build of the latest data.
+    """
+    if model in EVENT_CHILD_MODELS:
+        wh.execute(
+            f"DELETE FROM {target} AS t WHERE t.event_id IS NOT NULL AND EXISTS "
+            f"(SELECT 1 FROM {staged} AS s WHERE s.source = t.source AND s.event_id = t.event_id)"
+        )
+    return replace_by_key(wh, target, staged, ["id"], columns)
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -17,7 +17,7 @@ from airflow_provider_nexus.layers.common import (
     RunContext,
     ensure_model_table,
     iso,
-    replace_by_key,
+    replace_model_rows,
 )
 from airflow_provider_nexus.layers.source import REJECTED, _ensure_rejected
 from airflow_provider_nexus.state import StateStore
@@ -110,7 +110,7 @@ def build_core(
             stage = d.quote(f"nexus_core_{model}")
             wh.execute(d.create_temp_table_as(f"nexus_core_{model}", select_sql))
             rejected_rows = _reject_unusable(wh, stage, model, rejected, run)
-            written = replace_by_key(wh, target, stage, ["id"], columns)
+            written = replace_model_rows(wh, model, target, stage, columns)
             wh.execute(f"DROP TABLE IF EXISTS {stage}")
             summary["models"][model] = {"written": written, "rejected": rejected_rows}
         for name, window in windows.items():

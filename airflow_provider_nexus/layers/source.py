@@ -18,7 +18,7 @@ from airflow_provider_nexus.layers.common import (
     RunContext,
     ensure_model_table,
     iso,
-    replace_by_key,
+    replace_model_rows,
     sql_type,
 )
 from airflow_provider_nexus.layers.raw import INGESTED_AT, raw_table_name
@@ -150,7 +150,7 @@ def _write_model(
     _check_contract(wh, stage_q, model, source, entity_types, where)
     rejected_rows = _reject(wh, stage_q, model, source.name, rejected, run)
     target = ensure_model_table(wh, schemas.source, f"{source.name}__{model}", model)
-    written = replace_by_key(wh, target, stage_q, ["id"], expected)
+    written = replace_model_rows(wh, model, target, stage_q, expected)
     for temp in (raw_stage, stage):
         wh.execute(f"DROP TABLE IF EXISTS {d.quote(temp)}")
     log.info("%s: %d row(s) written, %d rejected", where, written, rejected_rows)

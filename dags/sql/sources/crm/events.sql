@@ -1,5 +1,6 @@
-{#- CRM events: a contact was created, a contact changed (re-delivered with a new updated_at),
-    a company record was delivered. Natural keys are the raw text columns, so ids are the same
+{#- CRM events: a contact was created; a company record was delivered. A contact or company
+    re-delivered with changes re-emits the same event (ids come from the natural key), so its
+    identifiers and traits are replaced by the new version's instead of piling up. Natural keys are the raw text columns, so ids are the same
     on every warehouse. -#}
 WITH contacts AS (
     SELECT
@@ -34,20 +35,7 @@ SELECT
 FROM contacts
 UNION ALL
 SELECT
-    {{ surrogate_key([lit(source), "'contact_updated'", 'contact_id', 'updated_at_text']) }} AS id,
-    updated_at AS occurred_at,
-    'contact_updated' AS event_name,
-    'CRM contact updated' AS event_description,
-    'crm' AS event_type,
-    {{ lit(source) }} AS source,
-    {{ to_double('NULL') }} AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
-    _ingested_at
-FROM contacts
-WHERE updated_at_text <> created_at_text
-UNION ALL
-SELECT
-    {{ surrogate_key([lit(source), "'company_updated'", 'company_id', 'updated_at_text']) }} AS id,
+    {{ surrogate_key([lit(source), "'company_updated'", 'company_id']) }} AS id,
     updated_at AS occurred_at,
     'company_updated' AS event_name,
     'CRM company record delivered' AS event_description,

@@ -1,14 +1,10 @@
 {#- CRM identifiers. Every identifier of one contact row shares edge_id 'crm_contact:<id>', every
-    identifier of one company row 'crm_company:<id>'. They attach to the event of the row's
-    current version (contact_updated when it changed, else contact_created). Values stay raw;
+    identifier of one company row 'crm_company:<id>'. They attach to the contact's (or company's) one event, so a
+    re-delivered row replaces them. Values stay raw;
     core normalises them. -#}
 WITH contacts AS (
     SELECT
-        CASE
-            WHEN c.updated_at <> c.created_at
-                THEN {{ surrogate_key([lit(source), "'contact_updated'", 'c.contact_id', 'c.updated_at']) }}
-            ELSE {{ surrogate_key([lit(source), "'contact_created'", 'c.contact_id']) }}
-        END AS event_id,
+        {{ surrogate_key([lit(source), "'contact_created'", 'c.contact_id']) }} AS event_id,
         'crm_contact:' || c.contact_id AS edge_id,
         c.contact_id,
         c.email,
@@ -20,7 +16,7 @@ WITH contacts AS (
 ),
 companies AS (
     SELECT
-        {{ surrogate_key([lit(source), "'company_updated'", 'c.company_id', 'c.updated_at']) }} AS event_id,
+        {{ surrogate_key([lit(source), "'company_updated'", 'c.company_id']) }} AS event_id,
         'crm_company:' || c.company_id AS edge_id,
         c.company_id,
         c.domain,

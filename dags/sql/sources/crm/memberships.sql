@@ -1,11 +1,7 @@
 {#- CRM memberships: a contact belongs to the company its company_id points at. -#}
 WITH contacts AS (
     SELECT
-        CASE
-            WHEN c.updated_at <> c.created_at
-                THEN {{ surrogate_key([lit(source), "'contact_updated'", 'c.contact_id', 'c.updated_at']) }}
-            ELSE {{ surrogate_key([lit(source), "'contact_created'", 'c.contact_id']) }}
-        END AS event_id,
+        {{ surrogate_key([lit(source), "'contact_created'", 'c.contact_id']) }} AS event_id,
         c.contact_id,
         c.company_id,
         {{ to_timestamp('c.updated_at') }} AS occurred_at,

@@ -2,11 +2,7 @@
     the edge_id of the identifiers of the entity it describes, and the row's updated_at. -#}
 WITH contacts AS (
     SELECT
-        CASE
-            WHEN c.updated_at <> c.created_at
-                THEN {{ surrogate_key([lit(source), "'contact_updated'", 'c.contact_id', 'c.updated_at']) }}
-            ELSE {{ surrogate_key([lit(source), "'contact_created'", 'c.contact_id']) }}
-        END AS event_id,
+        {{ surrogate_key([lit(source), "'contact_created'", 'c.contact_id']) }} AS event_id,
         'crm_contact:' || c.contact_id AS edge_id,
         TRIM(COALESCE(TRIM(c.first_name), '') || ' ' || COALESCE(TRIM(c.last_name), '')) AS full_name,
         c.title,
@@ -17,7 +13,7 @@ WITH contacts AS (
 ),
 companies AS (
     SELECT
-        {{ surrogate_key([lit(source), "'company_updated'", 'c.company_id', 'c.updated_at']) }} AS event_id,
+        {{ surrogate_key([lit(source), "'company_updated'", 'c.company_id']) }} AS event_id,
         'crm_company:' || c.company_id AS edge_id,
         c.name,
         c.industry,
