@@ -74,7 +74,9 @@ def run_dag_test(
             result: dict[str, Any] = json.loads(line[len(marker) :])
             result["log"] = proc.stdout[-20000:] + proc.stderr[-20000:]
             return result
-    raise RuntimeError(f"dag.test() for {dag_id} did not report a result (exit {proc.returncode}):\n{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}")
+    raise RuntimeError(
+        f"dag.test() for {dag_id} did not report a result (exit {proc.returncode}):\n{proc.stdout[-8000:]}\n{proc.stderr[-8000:]}"
+    )
 
 
 def _child(dag_id: str, logical_date: str, conf: dict[str, Any]) -> dict[str, Any]:
@@ -82,13 +84,17 @@ def _child(dag_id: str, logical_date: str, conf: dict[str, Any]) -> dict[str, An
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
-        return {"state": "import_error", "tasks": {}, "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()}}
+        return {
+            "state": "import_error",
+            "tasks": {},
+            "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+        }
     dag = bag.dags.get(dag_id)
     if dag is None:
         return {"state": "missing", "tasks": {}, "dags": sorted(bag.dags)}
     when = dt.datetime.fromisoformat(logical_date)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     run = dag.test(logical_date=when, run_conf=conf or None)
     tasks = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return {"state": str(run.state), "run_id": run.run_id, "tasks": tasks}

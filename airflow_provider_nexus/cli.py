@@ -36,7 +36,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed += 1
             print(str(exc), file=sys.stderr)
             continue
-        print(f"{file}: ok (dag {config.dag_id}, {len(config.sources)} sources, {len(config.entity_types)} entity types)")
+        print(
+            f"{file}: ok (dag {config.dag_id}, {len(config.sources)} sources, {len(config.entity_types)} entity types)"
+        )
     return 1 if failed else 0
 
 
@@ -77,7 +79,12 @@ def cmd_render(args: argparse.Namespace) -> int:
             if args.model and model != args.model:
                 continue
             inputs = [
-                {"source": s.name, "relation": dialect.table(config.schemas.source, f"{s.name}__{model}"), "low": None, "high": run.now}
+                {
+                    "source": s.name,
+                    "relation": dialect.table(config.schemas.source, f"{s.name}__{model}"),
+                    "low": None,
+                    "high": run.now,
+                }
                 for s in config.sources
                 if model in s.models() and (not args.source or s.name == args.source)
             ]
@@ -90,7 +97,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             if not args.model or table == args.model:
                 out[table] = sql
     else:
-        print(f"the {args.layer} layer's SQL is generated at run time; see the task's compiled_sql field", file=sys.stderr)
+        print(
+            f"the {args.layer} layer's SQL is generated at run time; see the task's compiled_sql field", file=sys.stderr
+        )
         return 2
     if not out:
         print("nothing matched", file=sys.stderr)

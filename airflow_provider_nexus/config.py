@@ -161,9 +161,14 @@ class RawFileTable(StrictModel):
         if self.format:
             return self.format
         suffix = self.path.lower().rsplit(".", 1)[-1]
-        return {"csv": "csv", "parquet": "parquet", "pq": "parquet", "ndjson": "ndjson", "jsonl": "ndjson", "json": "ndjson"}.get(
-            suffix, "csv"
-        )
+        return {
+            "csv": "csv",
+            "parquet": "parquet",
+            "pq": "parquet",
+            "ndjson": "ndjson",
+            "jsonl": "ndjson",
+            "json": "ndjson",
+        }.get(suffix, "csv")
 
     def key_columns(self) -> list[str]:
         return [self.key] if isinstance(self.key, str) else list(self.key)
@@ -383,7 +388,13 @@ def _format_errors(path: str, root: yaml.Node | None, exc: ValidationError) -> s
 
 
 # pydantic puts the union member's name in the location of union errors; these are not YAML keys.
-_UNION_TAGS = {"raw_files", "raw_landed_table", "function-after[_safe_name(), str]", "str", "list[function-after[_safe_name(), str]]"}
+_UNION_TAGS = {
+    "raw_files",
+    "raw_landed_table",
+    "function-after[_safe_name(), str]",
+    "str",
+    "list[function-after[_safe_name(), str]]",
+}
 
 
 def parse_config(text: str, path: str = "<string>") -> PipelineConfig:

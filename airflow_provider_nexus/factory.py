@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, TaskGroup
-from airflow.sdk import TriggerRule
+from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule
 
 from airflow_provider_nexus.config import PipelineConfig, load_config
 from airflow_provider_nexus.errors import NexusConfigError
@@ -35,7 +34,9 @@ class NexusConfigWarning(UserWarning):
 def asset_for(config: PipelineConfig, table: str) -> Asset:
     """The Asset of a final table, for downstream DAGs to schedule on."""
     schema = config.schemas.final
-    return Asset(name=f"nexus.{config.dag_id}.{schema}.{table}", uri=f"nexus://{config.warehouse.conn_id}/{schema}/{table}")
+    return Asset(
+        name=f"nexus.{config.dag_id}.{schema}.{table}", uri=f"nexus://{config.warehouse.conn_id}/{schema}/{table}"
+    )
 
 
 def _common_args(config: PipelineConfig) -> dict[str, Any]:
@@ -51,9 +52,7 @@ def _common_args(config: PipelineConfig) -> dict[str, Any]:
     return args
 
 
-def nexus_task_group(
-    config: PipelineConfig, group_id: str = "nexus", layers: Sequence[str] = LAYERS
-) -> TaskGroup:
+def nexus_task_group(config: PipelineConfig, group_id: str = "nexus", layers: Sequence[str] = LAYERS) -> TaskGroup:
     """Add the pipeline (or some of its layers) to the DAG being defined, as one TaskGroup."""
     with TaskGroup(group_id=group_id) as group:
         _add_layers(config, layers)
@@ -134,9 +133,9 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
 def build_dag(config: PipelineConfig) -> DAG:
     start = config.start_date
     if not isinstance(start, dt.datetime):
-        start = dt.datetime(start.year, start.month, start.day, tzinfo=dt.timezone.utc)
+        start = dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC)
     elif start.tzinfo is None:
-        start = start.replace(tzinfo=dt.timezone.utc)
+        start = start.replace(tzinfo=dt.UTC)
     dag_kwargs: dict[str, Any] = {}
     if config.warehouse.dialect == "duckdb":
         # DuckDB allows one writing process per file: run this DAG's tasks one at a time.

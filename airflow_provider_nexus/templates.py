@@ -101,7 +101,9 @@ class TemplateEngine:
         except jinja2.UndefinedError as exc:
             raise NexusTemplateError(f"{self._where(name)}: undefined variable: {exc.message}") from None
         except jinja2.TemplateSyntaxError as exc:
-            raise NexusTemplateError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
+            raise NexusTemplateError(
+                f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}"
+            ) from None
 
     def _where(self, name: str) -> str:
         try:

@@ -60,7 +60,7 @@ def test_unknown_key_names_line_and_suggests() -> None:
 
 
 def test_unknown_key_in_raw_table_suggests_from_the_right_model() -> None:
-    message = _error(VALID.replace('key: contact_id}', 'key: contact_id, formt: csv}'))
+    message = _error(VALID.replace("key: contact_id}", "key: contact_id, formt: csv}"))
     assert "p.yml:10:" in message and "did you mean 'format'?" in message
 
 

@@ -127,11 +127,7 @@ def test_batch_times_are_one_period_apart() -> None:
 
 
 def _files(data_dir: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(data_dir)): p.read_bytes()
-        for p in sorted(data_dir.rglob("*"))
-        if p.is_file()
-    }
+    return {str(p.relative_to(data_dir)): p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file()}
 
 
 def _landing(path: Path) -> dict[str, list[tuple]]:
@@ -145,9 +141,7 @@ def _landing(path: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def test_same_spec_gives_identical_output(
-    tmp_path: Path, written: tuple[Path, Path, dict[str, int]]
-) -> None:
+def test_same_spec_gives_identical_output(tmp_path: Path, written: tuple[Path, Path, dict[str, int]]) -> None:
     data_dir, warehouse, counts = written
     gen._world.cache_clear()  # regenerate from the seed, not from the cached world
     again = gen.write_all(SPEC, tmp_path / "data", tmp_path / "w.duckdb")
@@ -158,9 +152,7 @@ def test_same_spec_gives_identical_output(
     assert other != batch_tables(SPEC, 0)["crm__contacts"]
 
 
-def test_a_batch_can_be_written_alone(
-    tmp_path: Path, written: tuple[Path, Path, dict[str, int]]
-) -> None:
+def test_a_batch_can_be_written_alone(tmp_path: Path, written: tuple[Path, Path, dict[str, int]]) -> None:
     data_dir, warehouse, _ = written
     gen._world.cache_clear()
     counts = gen.write_batch(SPEC, 2, tmp_path / "data", tmp_path / "w.duckdb")
@@ -175,9 +167,7 @@ def test_a_batch_can_be_written_alone(
     assert all(files[name] == full[name] for name in files)
     alone = _landing(tmp_path / "w.duckdb")
     assert len(alone["billing_customers"]) == counts["billing__customers"] > 0
-    assert set(alone["billing_invoices"]) <= set(
-        _landing(warehouse)["billing_invoices"]
-    )
+    assert set(alone["billing_invoices"]) <= set(_landing(warehouse)["billing_invoices"])
 
 
 def test_rewriting_a_batch_is_idempotent(tmp_path: Path) -> None:
@@ -201,15 +191,10 @@ def test_counts_match_what_was_written(
     con = duckdb.connect(str(warehouse), read_only=True)
     d = str(data_dir)
     assert (
-        con.execute(
-            f"SELECT count(*) FROM read_csv('{d}/crm/contacts_*.csv')"
-        ).fetchone()[0]
-        == counts["crm__contacts"]
+        con.execute(f"SELECT count(*) FROM read_csv('{d}/crm/contacts_*.csv')").fetchone()[0] == counts["crm__contacts"]
     )
     assert (
-        con.execute(
-            f"SELECT count(*) FROM read_csv('{d}/crm/companies_*.csv')"
-        ).fetchone()[0]
+        con.execute(f"SELECT count(*) FROM read_csv('{d}/crm/companies_*.csv')").fetchone()[0]
         == counts["crm__companies"]
     )
     assert (
@@ -219,19 +204,11 @@ def test_counts_match_what_was_written(
         == counts["product__events"]
     )
     assert (
-        con.execute(
-            f"SELECT count(*) FROM read_parquet('{d}/support/tickets_*.parquet')"
-        ).fetchone()[0]
+        con.execute(f"SELECT count(*) FROM read_parquet('{d}/support/tickets_*.parquet')").fetchone()[0]
         == counts["support__tickets"]
     )
-    assert (
-        con.execute("SELECT count(*) FROM landing.billing_customers").fetchone()[0]
-        == counts["billing__customers"]
-    )
-    assert (
-        con.execute("SELECT count(*) FROM landing.billing_invoices").fetchone()[0]
-        == counts["billing__invoices"]
-    )
+    assert con.execute("SELECT count(*) FROM landing.billing_customers").fetchone()[0] == counts["billing__customers"]
+    assert con.execute("SELECT count(*) FROM landing.billing_invoices").fetchone()[0] == counts["billing__invoices"]
     con.close()
 
 
@@ -254,12 +231,8 @@ def test_batches_are_disjoint_and_complete(tables: list[dict[str, pa.Table]]) ->
     # ...and together the batches hold the whole world
     contacts = set(_all(tables, "crm__contacts").column("contact_id").to_pylist())
     assert contacts == set(truth["crm__contacts"].column("contact_id").to_pylist())
-    customers = set(
-        _all(tables, "billing__customers").column("customer_id").to_pylist()
-    )
-    assert customers == set(
-        truth["billing__customers"].column("customer_id").to_pylist()
-    )
+    customers = set(_all(tables, "billing__customers").column("customer_id").to_pylist())
+    assert customers == set(truth["billing__customers"].column("customer_id").to_pylist())
     tickets = set(_all(tables, "support__tickets").column("ticket_id").to_pylist())
     assert tickets == set(truth["support__tickets"].column("ticket_id").to_pylist())
     anon = set(_all(tables, "product__events").column("anonymous_id").to_pylist())
@@ -271,16 +244,12 @@ def test_batches_are_disjoint_and_complete(tables: list[dict[str, pa.Table]]) ->
 def test_rows_lie_in_their_batch_period(tables: list[dict[str, pa.Table]]) -> None:
     for k, batch in enumerate(tables):
         lo, hi = batch_period(SPEC, k)
-        iso = lambda col: pc.strptime(
-            pc.replace_substring(col, "Z", ""), format="%Y-%m-%dT%H:%M:%S", unit="ms"
-        )
+        iso = lambda col: pc.strptime(pc.replace_substring(col, "Z", ""), format="%Y-%m-%dT%H:%M:%S", unit="ms")
         for ts in [
             iso(batch["crm__contacts"].column("updated_at")),
             iso(batch["crm__companies"].column("updated_at")),
             pc.strptime(
-                pc.utf8_slice_codeunits(
-                    batch["product__events"].column("timestamp"), 0, 19
-                ),
+                pc.utf8_slice_codeunits(batch["product__events"].column("timestamp"), 0, 19),
                 format="%Y-%m-%dT%H:%M:%S",
                 unit="ms",
             ),
@@ -288,9 +257,7 @@ def test_rows_lie_in_their_batch_period(tables: list[dict[str, pa.Table]]) -> No
         ]:
             values = ts.to_pylist()
             assert values and all(lo <= v < hi for v in values), k
-        assert all(
-            v < hi for v in batch["billing__customers"].column("synced_at").to_pylist()
-        )
+        assert all(v < hi for v in batch["billing__customers"].column("synced_at").to_pylist())
 
 
 def test_recontacts_are_redelivered_with_changes(
@@ -327,10 +294,7 @@ def test_late_billing_rows_fall_inside_a_ten_minute_lookback(
             else:
                 assert late, f"{name}: no late rows in batch {k}"
                 # below the previous batch's watermark, but within a 10-minute lookback of it
-                assert all(
-                    previous_max - timedelta(minutes=10) < s < previous_max
-                    for s in late
-                )
+                assert all(previous_max - timedelta(minutes=10) < s < previous_max for s in late)
             previous_max = max(synced)
 
 
@@ -343,9 +307,7 @@ def test_messy_forms_are_present(tables: list[dict[str, pa.Table]]) -> None:
             [
                 _all(tables, "crm__contacts").column("email").combine_chunks(),
                 _all(tables, "billing__customers").column("email").combine_chunks(),
-                _all(tables, "support__tickets")
-                .column("requester_email")
-                .combine_chunks(),
+                _all(tables, "support__tickets").column("requester_email").combine_chunks(),
                 _all(tables, "product__events").column("email").combine_chunks(),
             ]
         )
@@ -364,10 +326,7 @@ def test_messy_forms_are_present(tables: list[dict[str, pa.Table]]) -> None:
     assert "" in phones
     domains = (
         _all(tables, "crm__companies").column("domain").drop_null().to_pylist()
-        + _all(tables, "billing__customers")
-        .column("company_domain")
-        .drop_null()
-        .to_pylist()
+        + _all(tables, "billing__customers").column("company_domain").drop_null().to_pylist()
         + _all(tables, "support__tickets").column("org_domain").drop_null().to_pylist()
     )
     assert any(d.strip().lower().startswith("www.") for d in domains)
@@ -399,9 +358,7 @@ def test_product_identify_links_anonymous_id_user_id_and_email(
     for k, batch in enumerate(tables):
         for e in batch["product__events"].to_pylist():
             first_batch.setdefault(e["anonymous_id"], k)
-            linked_later += (
-                e["event"] == "identify" and first_batch[e["anonymous_id"]] < k
-            )
+            linked_later += e["event"] == "identify" and first_batch[e["anonymous_id"]] < k
     assert linked_later > 0
 
 
@@ -410,28 +367,18 @@ def test_a_shared_office_phone_is_used_by_many_people(
 ) -> None:
     truth = ground_truth(SPEC)
     contacts = _all(tables, "crm__contacts")
-    person = dict(
-        zip(
-            *(
-                truth["crm__contacts"].column(c).to_pylist()
-                for c in ("contact_id", "person")
-            )
-        )
-    )
+    person = dict(zip(*(truth["crm__contacts"].column(c).to_pylist() for c in ("contact_id", "person")), strict=True))
     people_by_phone: dict[str, set[int]] = {}
     for contact_id, phone in zip(
         contacts.column("contact_id").to_pylist(),
         _digits(contacts.column("phone").combine_chunks()).to_pylist(),
+        strict=True,
     ):
         if phone:
             people_by_phone.setdefault(phone, set()).add(person[contact_id])
     assert max(len(p) for p in people_by_phone.values()) >= 20
     # the company's own phone in the companies file is that same number
-    office = set(
-        _digits(
-            _all(tables, "crm__companies").column("phone").combine_chunks()
-        ).to_pylist()
-    )
+    office = set(_digits(_all(tables, "crm__companies").column("phone").combine_chunks()).to_pylist())
     hub = max(people_by_phone, key=lambda p: len(people_by_phone[p]))
     assert hub in office
 
@@ -452,48 +399,24 @@ def test_people_appear_in_all_four_sources_with_linkable_identifiers(
         assert everywhere <= persons
     # billing and product share the account email (product identify events carry it)
     norm = lambda col: pc.utf8_lower(pc.utf8_trim_whitespace(col))
-    billing = set(
-        norm(
-            _all(tables, "billing__customers").column("email").combine_chunks()
-        ).to_pylist()
-    )
-    identify = set(
-        norm(_all(tables, "product__events").column("email").combine_chunks())
-        .drop_null()
-        .to_pylist()
-    )
+    billing = set(norm(_all(tables, "billing__customers").column("email").combine_chunks()).to_pylist())
+    identify = set(norm(_all(tables, "product__events").column("email").combine_chunks()).drop_null().to_pylist())
     assert len(billing & identify) > 0.8 * len(billing - {"", "test@example.com", None})
     # companies are named by the same domain in crm, billing and support, modulo case and www.
-    dom = lambda col: pc.replace_substring_regex(
-        norm(col.combine_chunks()), r"^www\.", ""
-    )
+    dom = lambda col: pc.replace_substring_regex(norm(col.combine_chunks()), r"^www\.", "")
     canonical = set(truth["crm__companies"].column("domain").to_pylist())
     crm = set(dom(_all(tables, "crm__companies").column("domain")).to_pylist()) - {""}
-    billing_domains = set(
-        dom(_all(tables, "billing__customers").column("company_domain"))
-        .drop_null()
-        .to_pylist()
-    )
-    support_domains = set(
-        dom(_all(tables, "support__tickets").column("org_domain"))
-        .drop_null()
-        .to_pylist()
-    )
+    billing_domains = set(dom(_all(tables, "billing__customers").column("company_domain")).drop_null().to_pylist())
+    support_domains = set(dom(_all(tables, "support__tickets").column("org_domain")).drop_null().to_pylist())
     assert crm <= canonical and len(crm) > 0.9 * len(canonical)
-    assert billing_domains - {""} <= canonical and len(
-        billing_domains & crm
-    ) > 0.8 * len(billing_domains)
-    assert support_domains - {""} <= canonical and len(
-        support_domains & crm
-    ) > 0.8 * len(support_domains)
+    assert billing_domains - {""} <= canonical and len(billing_domains & crm) > 0.8 * len(billing_domains)
+    assert support_domains - {""} <= canonical and len(support_domains & crm) > 0.8 * len(support_domains)
 
 
 @pytest.mark.parametrize("persons", [20_000])
 def test_scale_smoke(tmp_path: Path, persons: int) -> None:
     began = time.perf_counter()
-    counts = gen.write_all(
-        DemoSpec(persons=persons, batches=3), tmp_path / "data", tmp_path / "w.duckdb"
-    )
+    counts = gen.write_all(DemoSpec(persons=persons, batches=3), tmp_path / "data", tmp_path / "w.duckdb")
     elapsed = time.perf_counter() - began
     assert counts["crm__contacts"] > persons * 0.6
     assert counts["product__events"] > persons * 2
@@ -509,9 +432,7 @@ def test_every_demo_template_names_its_columns() -> None:
             path = SOURCES_DIR / source / f"{model}.sql"
             assert path.is_file(), path
             text = path.read_text()
-            missing = [
-                c for c in COLUMNS[model] if not re.search(rf"\b{re.escape(c)}\b", text)
-            ]
+            missing = [c for c in COLUMNS[model] if not re.search(rf"\b{re.escape(c)}\b", text)]
             assert not missing, f"{path}: {missing}"
             assert not text.rstrip().endswith(";"), path
 
@@ -537,14 +458,10 @@ def _raw_tables(con: duckdb.DuckDBPyConnection, data_dir: Path, batch: int) -> N
             f"AND synced_at < TIMESTAMP '{hi}' QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY synced_at DESC) = 1)"
         )
     for name, reader in readers.items():
-        con.execute(
-            f"CREATE OR REPLACE TABLE raw.{name} AS SELECT *, {stamp} AS _ingested_at FROM {reader}"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE raw.{name} AS SELECT *, {stamp} AS _ingested_at FROM {reader}")
 
 
-def test_demo_templates_render_and_run_on_duckdb(
-    written: tuple[Path, Path, dict[str, int]], tmp_path: Path
-) -> None:
+def test_demo_templates_render_and_run_on_duckdb(written: tuple[Path, Path, dict[str, int]], tmp_path: Path) -> None:
     templates = pytest.importorskip("airflow_provider_nexus.templates")
     from airflow_provider_nexus.dialects import get_dialect
 
@@ -562,40 +479,26 @@ def test_demo_templates_render_and_run_on_duckdb(
             context = {
                 "source": source,
                 "batch": lambda table, s=source: f"(SELECT * FROM raw.{s}__{table})",
-                "surrogate_key": lambda exprs: dialect.hash_hex(
-                    dialect.key_text(exprs)
-                ),
+                "surrogate_key": lambda exprs: dialect.hash_hex(dialect.key_text(exprs)),
             }
             for model in models:
                 sql = engine.render(f"sources/{source}/{model}.sql", **context)
                 rel = con.sql(sql)
                 assert rel.columns == COLUMNS[model], f"{source}/{model}"
-                ids = con.execute(
-                    f"SELECT count(*), count(DISTINCT id), count(id) FROM ({sql}) AS t"
-                ).fetchone()
-                assert ids[0] > 0 and ids[0] == ids[1] == ids[2], (
-                    f"{source}/{model} batch {batch}: {ids}"
-                )
+                ids = con.execute(f"SELECT count(*), count(DISTINCT id), count(id) FROM ({sql}) AS t").fetchone()
+                assert ids[0] > 0 and ids[0] == ids[1] == ids[2], f"{source}/{model} batch {batch}: {ids}"
                 if model == "identifiers":
-                    con.execute(
-                        f"CREATE TABLE IF NOT EXISTS all_identifiers AS SELECT * FROM ({sql}) AS t LIMIT 0"
-                    )
-                    con.execute(
-                        f"INSERT INTO all_identifiers SELECT * FROM ({sql}) AS t"
-                    )
+                    con.execute(f"CREATE TABLE IF NOT EXISTS all_identifiers AS SELECT * FROM ({sql}) AS t LIMIT 0")
+                    con.execute(f"INSERT INTO all_identifiers SELECT * FROM ({sql}) AS t")
                     found = con.execute(
                         f"SELECT DISTINCT entity_type, identifier_type FROM ({sql}) AS t "
                         "WHERE identifier_value IS NULL OR TRIM(identifier_value) = ''"
                     ).fetchall()
                     assert not found, f"{source}: empty identifier values {found}"
-                    pairs = con.execute(
-                        f"SELECT DISTINCT entity_type, identifier_type FROM ({sql}) AS t"
-                    ).fetchall()
+                    pairs = con.execute(f"SELECT DISTINCT entity_type, identifier_type FROM ({sql}) AS t").fetchall()
                     emitted.setdefault(source, set()).update(pairs)
                 if model in ("events", "identifiers", "traits"):
-                    bad = con.execute(
-                        f"SELECT count(*) FROM ({sql}) AS t WHERE occurred_at IS NULL"
-                    ).fetchone()[0]
+                    bad = con.execute(f"SELECT count(*) FROM ({sql}) AS t WHERE occurred_at IS NULL").fetchone()[0]
                     assert bad == 0, f"{source}/{model}: rows without occurred_at"
     assert emitted["product"] == {
         ("person", "anonymous_id"),
@@ -667,12 +570,8 @@ def _check_naive_resolution(con: duckdb.DuckDBPyConnection) -> None:
             parent[a] = b
     truth = ground_truth(SPEC)
     keyed = {
-        "crm_contact_id": truth["crm__contacts"]
-        .select(["contact_id", "person"])
-        .to_pylist(),
-        "billing_customer_id": truth["billing__customers"]
-        .select(["customer_id", "person"])
-        .to_pylist(),
+        "crm_contact_id": truth["crm__contacts"].select(["contact_id", "person"]).to_pylist(),
+        "billing_customer_id": truth["billing__customers"].select(["customer_id", "person"]).to_pylist(),
         "user_id": truth["product__users"]
         .filter(pc.is_valid(truth["product__users"]["user_id"]))
         .select(["user_id", "person"])
@@ -692,16 +591,10 @@ def _check_naive_resolution(con: duckdb.DuckDBPyConnection) -> None:
     whole = sum(len(components.get(p, ())) == 1 for p in everywhere)
     # About a quarter of people use a personal address for their account and a work address in
     # the CRM with no phone in common: nothing links the two halves, and nothing should.
-    assert whole >= 0.65 * len(everywhere), (
-        f"{whole}/{len(everywhere)} all-source persons resolved whole"
-    )
+    assert whole >= 0.65 * len(everywhere), f"{whole}/{len(everywhere)} all-source persons resolved whole"
     pure = sum(len(p) == 1 for p in persons_of.values())
-    print(
-        f"naive resolution: {whole}/{len(everywhere)} whole, {pure}/{len(persons_of)} pure"
-    )
-    assert pure >= 0.95 * len(persons_of), (
-        f"only {pure}/{len(persons_of)} components hold one true person"
-    )
+    print(f"naive resolution: {whole}/{len(everywhere)} whole, {pure}/{len(persons_of)} pure")
+    assert pure >= 0.95 * len(persons_of), f"only {pure}/{len(persons_of)} components hold one true person"
 
 
 def test_demo_config_matches_the_templates() -> None:

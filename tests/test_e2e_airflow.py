@@ -62,7 +62,9 @@ class Project:
         assert result["tasks"] and set(result["tasks"].values()) == {"success"}, result["tasks"]
         return result
 
-    def snapshot(self, canonical_ids: bool = False, include_processing: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    def snapshot(
+        self, canonical_ids: bool = False, include_processing: bool = False
+    ) -> dict[str, list[tuple[Any, ...]]]:
         """Every final, core and resolution table, sorted; ids optionally made canonical."""
         con = duckdb.connect(str(self.warehouse), read_only=True)
         try:
@@ -85,7 +87,10 @@ class Project:
                 for row in cur.fetchall():
                     values = [row[i] for i in keep]
                     if canonical:
-                        values = [canonical.get(v, v) if names[i] in ENTITY_COLUMNS else v for i, v in zip(keep, values, strict=True)]
+                        values = [
+                            canonical.get(v, v) if names[i] in ENTITY_COLUMNS else v
+                            for i, v in zip(keep, values, strict=True)
+                        ]
                     rows.append(tuple(values))
                 out[f"{schema}.{table}"] = sorted(rows, key=repr)
             return out
@@ -96,7 +101,7 @@ class Project:
 def _canonical_entity_ids(con: duckdb.DuckDBPyConnection, final_schema: str) -> dict[str, str]:
     """entity id -> its smallest identifier: equal partitions give equal names, whatever the ids."""
     rows = con.execute(
-        f'SELECT entity_id, min(identifier_type || \':\' || identifier_value) FROM "{final_schema}".nexus_entity_identifiers GROUP BY 1'
+        f"SELECT entity_id, min(identifier_type || ':' || identifier_value) FROM \"{final_schema}\".nexus_entity_identifiers GROUP BY 1"
     ).fetchall()
     return {entity: f"entity<{key}>" for entity, key in rows}
 

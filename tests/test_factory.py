@@ -33,11 +33,11 @@ def test_dag_shape(mini_project: Path) -> None:
 
 
 def test_task_group_in_an_existing_dag(mini_project: Path) -> None:
-    from airflow.sdk import DAG
     from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
 
     config = load_config(mini_project / "mini.yml")
-    with DAG("users_dag", schedule=None, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)) as dag:
+    with DAG("users_dag", schedule=None, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)) as dag:
         start = EmptyOperator(task_id="start")
         group = nexus_task_group(config, group_id="customer_model", layers=["raw", "source", "core"])
         start >> group
@@ -56,9 +56,15 @@ def test_unknown_layer_is_an_error(mini_project: Path) -> None:
 def _configs(tmp_path: Path, mini_project: Path) -> Path:
     folder = tmp_path / "configs"
     folder.mkdir()
-    text = (mini_project / "mini.yml").read_text().replace("template_dirs: [sql]", f"template_dirs: [{mini_project / 'sql'}]")
+    text = (
+        (mini_project / "mini.yml")
+        .read_text()
+        .replace("template_dirs: [sql]", f"template_dirs: [{mini_project / 'sql'}]")
+    )
     (folder / "a_good.yml").write_text(text)
-    (folder / "b_broken.yml").write_text(text.replace("dag_id: nexus_mini", "dag_id: other").replace("persons: true", "persns: true"))
+    (folder / "b_broken.yml").write_text(
+        text.replace("dag_id: nexus_mini", "dag_id: other").replace("persons: true", "persns: true")
+    )
     (folder / "c_good.yml").write_text(text.replace("dag_id: nexus_mini", "dag_id: nexus_mini_2"))
     return folder
 
@@ -93,7 +99,9 @@ def test_duplicate_dag_ids_across_files(tmp_path: Path, mini_project: Path) -> N
         load_dags(folder, strict=True)
 
 
-def test_parsing_the_dag_file_opens_no_database_and_renders_no_sql(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_parsing_the_dag_file_opens_no_database_and_renders_no_sql(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import duckdb
 
     from airflow_provider_nexus.templates import TemplateEngine

@@ -28,7 +28,9 @@ def _pipeline(wh: Warehouse, config: PipelineConfig, run: RunContext) -> dict[st
     engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
     out: dict[str, object] = {}
     for source in config.sources:
-        out[f"raw.{source.name}"] = load_source(wh, source, config.schemas, config.resolved_data_dir(), config.incremental.lookback, run)
+        out[f"raw.{source.name}"] = load_source(
+            wh, source, config.schemas, config.resolved_data_dir(), config.incremental.lookback, run
+        )
         out[f"source.{source.name}"] = build_source(wh, engine, source, config.entity_types, config.schemas, run)
     out["core"] = build_core(wh, engine, config.sources, config.entity_types, config.schemas, run)
     return out
@@ -64,8 +66,15 @@ def test_files_load_once_and_redelivery_replaces_by_key(duck: Warehouse, mini_pr
 def test_core_normalises_and_keeps_raw_value(duck: Warehouse, mini_project: Path) -> None:
     config = load_config(mini_project / "mini.yml")
     _pipeline(duck, config, _run(1))
-    rows = _rows(duck, "SELECT identifier_value, identifier_value_raw FROM nexus_core.nexus_identifiers WHERE identifier_type = 'phone'")
-    assert rows == [("14155550100", "+1 (415) 555-0100"), ("14155550100", "4155550100"), ("14155550199", "415.555.0199")]
+    rows = _rows(
+        duck,
+        "SELECT identifier_value, identifier_value_raw FROM nexus_core.nexus_identifiers WHERE identifier_type = 'phone'",
+    )
+    assert rows == [
+        ("14155550100", "+1 (415) 555-0100"),
+        ("14155550100", "4155550100"),
+        ("14155550199", "415.555.0199"),
+    ]
     # The empty email of o3 and the missing phones never reach core; they are in the rejected table.
     rejected = _rows(duck, "SELECT model, reason FROM nexus_source.nexus_rejected_rows")
     assert rejected and all(r == ("identifiers", "null or empty identifier_value") for r in rejected)
@@ -74,7 +83,10 @@ def test_core_normalises_and_keeps_raw_value(duck: Warehouse, mini_project: Path
 def test_rerunning_the_same_run_changes_nothing(duck: Warehouse, mini_project: Path) -> None:
     config = load_config(mini_project / "mini.yml")
     _pipeline(duck, config, _run(1))
-    snapshot = {t: _rows(duck, f"SELECT * EXCLUDE (_loaded_at) FROM nexus_core.{t}") for t in ("nexus_events", "nexus_identifiers", "nexus_traits", "nexus_memberships")}
+    snapshot = {
+        t: _rows(duck, f"SELECT * EXCLUDE (_loaded_at) FROM nexus_core.{t}")
+        for t in ("nexus_events", "nexus_identifiers", "nexus_traits", "nexus_memberships")
+    }
     full = RunContext(run_id="run1", now=T0 + dt.timedelta(hours=1), full_refresh=True)
     _pipeline(duck, config, full)
     again = {t: _rows(duck, f"SELECT * EXCLUDE (_loaded_at) FROM nexus_core.{t}") for t in snapshot}
@@ -84,14 +96,20 @@ def test_rerunning_the_same_run_changes_nothing(duck: Warehouse, mini_project: P
 def test_landed_table_lookback_picks_up_late_rows(duck: Warehouse, mini_project: Path) -> None:
     duck.execute("CREATE SCHEMA landing")
     duck.execute("CREATE TABLE landing.customers (customer_id VARCHAR, email VARCHAR, synced_at TIMESTAMP)")
-    duck.execute("INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00'), ('b', 'b@x.org', '2024-01-01 10:30:00')")
+    duck.execute(
+        "INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00'), ('b', 'b@x.org', '2024-01-01 10:30:00')"
+    )
     config = load_config(mini_project / "mini.yml")
-    source = config.sources[0].model_copy(update={"raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}})
+    source = config.sources[0].model_copy(
+        update={"raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}}
+    )
     source = type(source).model_validate(source.model_dump())
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(1))
     assert window["rows"] == 2
     # A row committed late with a timestamp 5 minutes before the watermark, and one sharing it.
-    duck.execute("INSERT INTO landing.customers VALUES ('c', 'c@x.org', '2024-01-01 10:25:00'), ('d', 'd@x.org', '2024-01-01 10:30:00')")
+    duck.execute(
+        "INSERT INTO landing.customers VALUES ('c', 'c@x.org', '2024-01-01 10:25:00'), ('d', 'd@x.org', '2024-01-01 10:30:00')"
+    )
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(2))
     assert window["rows"] == 2  # a and b were re-read but are unchanged, so not rewritten
     assert duck.count('"nexus_raw"."shop__customers"') == 4
@@ -131,7 +149,9 @@ def test_duplicate_ids_in_a_batch_fail_and_write_nothing(duck: Warehouse, mini_p
     with pytest.raises(NexusDataError, match=r"source 'shop', model 'events'.*duplicated id"):
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
     assert StateStore(duck, "nexus_core").get("shop", "source") is None
-    assert not duck.table_exists("nexus_source", "shop__identifiers") or duck.count("nexus_source.shop__identifiers") == 0
+    assert (
+        not duck.table_exists("nexus_source", "shop__identifiers") or duck.count("nexus_source.shop__identifiers") == 0
+    )
 
 
 def test_undeclared_entity_type_is_an_error(duck: Warehouse, mini_project: Path) -> None:
@@ -163,7 +183,7 @@ def test_missing_template_lists_paths(duck: Warehouse, mini_project: Path) -> No
     run = _run(1)
     load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), run)
     engine = TemplateEngine(duck.dialect, config.resolved_template_dirs())
-    with pytest.raises(NexusTemplateError, match="sources/shop/events.sql' not found; looked in"):
+    with pytest.raises(NexusTemplateError, match=r"sources/shop/events\.sql' not found; looked in"):
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
 
 
@@ -172,5 +192,5 @@ def test_missing_landed_table_is_a_config_error(duck: Warehouse, mini_project: P
     source = type(config.sources[0]).model_validate(
         {**config.sources[0].model_dump(), "raw": {"customers": {"table": "landing.nope", "key": "id"}}}
     )
-    with pytest.raises(NexusConfigError, match="landing.nope does not exist"):
+    with pytest.raises(NexusConfigError, match=r"landing\.nope does not exist"):
         load_source(duck, source, config.schemas, Path("."), dt.timedelta(0), _run(1))

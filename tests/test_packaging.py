@@ -41,11 +41,17 @@ def test_installed_wheel_renders_packaged_templates(wheel: Path, tmp_path: Path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     # Install only our wheel into the fresh venv; its dependencies come from this environment
     # through a path entry (a .pth *path* line does not run this environment's editable finder).
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)], check=True, capture_output=True
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
     )
     (site / "zz_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     script = (
@@ -57,7 +63,9 @@ def test_installed_wheel_renders_packaged_templates(wheel: Path, tmp_path: Path)
         "e = TemplateEngine(get_dialect('duckdb'))\n"
         "print(e.render('final/events.sql', core={'events': 'core_events'}).strip().splitlines()[-1])\n"
     )
-    out = subprocess.run([str(python), "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [str(python), "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[0].startswith(str(site)), out
     assert out[1] == str(site / "airflow_provider_nexus" / "sql")
     assert out[2] == "FROM core_events"

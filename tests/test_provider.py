@@ -6,9 +6,9 @@ import json
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 
-import airflow
 from airflow_provider_nexus import get_provider_info
 
 
@@ -22,7 +22,9 @@ def test_provider_info_matches_airflow_schema() -> None:
 
 
 def test_entry_point_is_registered() -> None:
-    found = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_nexus")]
+    found = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_nexus")
+    ]
     assert found, "airflow_provider_nexus is not registered under apache_airflow_provider"
     assert found[0].load() is get_provider_info
 

@@ -706,9 +706,7 @@ class DemoSpec:
         if self.batches < 1:
             raise ValueError("batches must be at least 1")
         if self.period < timedelta(hours=2):
-            raise ValueError(
-                "period must be at least 2 hours (late rows arrive minutes early)"
-            )
+            raise ValueError("period must be at least 2 hours (late rows arrive minutes early)")
         if self.period.total_seconds() != int(self.period.total_seconds()):
             raise ValueError("period must be a whole number of seconds")
 
@@ -745,9 +743,7 @@ def _check_batch(spec: DemoSpec, batch: int) -> None:
 
 def _rng(spec: DemoSpec, *stream: Any) -> np.random.Generator:
     """An independent, reproducible stream per purpose (adding one never shifts another)."""
-    return np.random.default_rng(
-        [spec.seed, *(zlib.crc32(str(s).encode()) for s in stream)]
-    )
+    return np.random.default_rng([spec.seed, *(zlib.crc32(str(s).encode()) for s in stream)])
 
 
 _MASK48 = np.uint64((1 << 48) - 1)
@@ -774,15 +770,13 @@ def _fixed_width(values: np.ndarray, width: int, base: int = 16) -> pa.Array:
         out[:, i] = _DIGITS[(v % b).astype(np.intp)]
         v = v // b
     offsets = np.arange(0, (len(v) + 1) * width, width, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(
-        len(v), pa.py_buffer(offsets), pa.py_buffer(out.tobytes())
-    ).cast(pa.string())
+    return pa.LargeStringArray.from_buffers(len(v), pa.py_buffer(offsets), pa.py_buffer(out.tobytes())).cast(
+        pa.string()
+    )
 
 
 def _ids(prefix: str, values: np.ndarray, salt: int) -> pa.Array:
-    return pc.binary_join_element_wise(
-        prefix, _fixed_width(_scramble(values, salt), 12), ""
-    )
+    return pc.binary_join_element_wise(prefix, _fixed_width(_scramble(values, salt), 12), "")
 
 
 def _take(vocab: Sequence[str], idx: np.ndarray) -> pa.Array:
@@ -801,9 +795,7 @@ def _where(mask: np.ndarray, if_true: Any, if_false: Any) -> pa.Array:
     return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), if_true, if_false)
 
 
-def _blank(
-    values: pa.Array, r: np.random.Generator, p_null: float, p_empty: float
-) -> pa.Array:
+def _blank(values: pa.Array, r: np.random.Generator, p_null: float, p_empty: float) -> pa.Array:
     """Knock out some values: NULL for a fraction, empty string for another."""
     u = r.random(len(values))
     values = _where(u < p_null, pa.scalar(None, pa.string()), values)
@@ -856,9 +848,7 @@ def _messy_domain(domain: pa.Array, r: np.random.Generator) -> pa.Array:
 def _timestamps(base: np.datetime64, seconds: np.ndarray, unit: str = "s") -> pa.Array:
     """Naive timestamps ``base + seconds`` (``seconds`` may be fractional for unit 'ms')."""
     if unit == "ms":
-        delta = np.round(np.asarray(seconds, dtype=np.float64) * 1000).astype(
-            "timedelta64[ms]"
-        )
+        delta = np.round(np.asarray(seconds, dtype=np.float64) * 1000).astype("timedelta64[ms]")
         return pa.array(base.astype("datetime64[ms]") + delta)
     return pa.array(base + np.asarray(seconds, dtype=np.int64).astype("timedelta64[s]"))
 
@@ -898,9 +888,7 @@ class _World:
     def _companies(self) -> None:
         spec, B, m = self.spec, self.B, self.spec.companies
         r = _rng(spec, "companies")
-        code = r.permutation(
-            m
-        )  # names: a bijection so every company has its own domain
+        code = r.permutation(m)  # names: a bijection so every company has its own domain
         na, nn = len(ADJECTIVES), len(NOUNS)
         adj, noun, rep = code % na, (code // na) % nn, code // (na * nn)
         suffix = r.integers(0, len(COMPANY_SUFFIXES), m)
@@ -923,9 +911,7 @@ class _World:
         cidx = np.arange(m)
         area = AREA_CODES[r.integers(0, len(AREA_CODES), m)]
         # exchanges 100-199 are reserved for office lines, persons get 200-999: never equal
-        self.office_phone = (
-            area * 10**7 + (100 + (cidx // 10000) % 100) * 10**4 + cidx % 10000
-        )
+        self.office_phone = area * 10**7 + (100 + (cidx // 10000) % 100) * 10**4 + cidx % 10000
         #: the biggest companies (sizes are skewed to low indices) share one office line
         self.shared_phone = cidx < max(1, m // 1000)
         industry = r.integers(0, len(INDUSTRIES), m)
@@ -933,11 +919,7 @@ class _World:
         batch = r.integers(0, B, m)
         created = r.integers(0, self.period_s - 1, m)
         again = (batch < B - 1) & (r.random(m) < 0.1)
-        re_batch = (
-            batch
-            + 1
-            + np.floor(r.random(m) * np.maximum(B - 1 - batch, 0)).astype(np.int64)
-        )
+        re_batch = batch + 1 + np.floor(r.random(m) * np.maximum(B - 1 - batch, 0)).astype(np.int64)
         re_time = r.integers(0, self.period_s - 1, m)
         sel = np.flatnonzero(again)
         self.co = {
@@ -981,9 +963,7 @@ class _World:
         self.in_support = self.all_sources | (r.random(n) < 0.35)
         uses_office = self.shared_phone[self.company] & (r.random(n) < 0.6)
         #: the number CRM/support/billing know: the shared office line for some people
-        self.known_phone = np.where(
-            uses_office, self.office_phone[self.company], self.phone
-        )
+        self.known_phone = np.where(uses_office, self.office_phone[self.company], self.phone)
         self.crm_has_phone = r.random(n) < 0.7
 
     # crm contacts ------------------------------------------------------------------------------
@@ -994,11 +974,7 @@ class _World:
         batch = r.integers(0, B, k)
         created = batch * self.period_s + r.integers(0, self.period_s - 1, k)
         again = (batch < B - 1) & (r.random(k) < 0.15)
-        re_batch = (
-            batch
-            + 1
-            + np.floor(r.random(k) * np.maximum(B - 1 - batch, 0)).astype(np.int64)
-        )
+        re_batch = batch + 1 + np.floor(r.random(k) * np.maximum(B - 1 - batch, 0)).astype(np.int64)
         re_time = re_batch * self.period_s + r.integers(0, self.period_s - 1, k)
         shift = r.integers(1, len(TITLES), k)
         sel = np.flatnonzero(again)
@@ -1006,9 +982,7 @@ class _World:
             "contact": np.concatenate([np.arange(k), sel]),
             "person": np.concatenate([persons, persons[sel]]),
             "batch": np.concatenate([batch, re_batch[sel]]),
-            "version": np.concatenate(
-                [np.zeros(k, np.int8), np.ones(len(sel), np.int8)]
-            ),
+            "version": np.concatenate([np.zeros(k, np.int8), np.ones(len(sel), np.int8)]),
             "created": np.concatenate([created, created[sel]]),
             "updated": np.concatenate([created, re_time[sel]]),
             "title": np.concatenate(
@@ -1029,9 +1003,7 @@ class _World:
         second_seen = r.integers(0, B, u)
         ident = self.identified[users]
         # most people sign up the day they first visit; the rest come back later
-        id_batch = np.where(
-            r.random(u) < 0.6, first_seen, _later_batch(r, first_seen, B)
-        )
+        id_batch = np.where(r.random(u) < 0.6, first_seen, _later_batch(r, first_seen, B))
         second_id_batch = np.maximum(second_seen, id_batch)
         n_views = r.integers(1, 4, u)
         n_views2 = r.integers(1, 3, u) * two_devices
@@ -1073,15 +1045,11 @@ class _World:
         }
 
     # billing -----------------------------------------------------------------------------------
-    def _late_and_pinned(
-        self, r: np.random.Generator, batch: np.ndarray, synced: np.ndarray
-    ) -> np.ndarray:
+    def _late_and_pinned(self, r: np.random.Generator, batch: np.ndarray, synced: np.ndarray) -> np.ndarray:
         """Make a few rows of every batch k >= 1 late; pin each batch's max synced_at; return late."""
         P, B = self.period_s, self.B
         late = (batch >= 1) & (r.random(len(batch)) < 0.03)
-        for k in range(
-            1, B
-        ):  # at least one late row per batch when the batch has two rows
+        for k in range(1, B):  # at least one late row per batch when the batch has two rows
             in_k = np.flatnonzero(batch == k)
             if len(in_k) >= 2 and not late[in_k].any():
                 late[in_k[0]] = True
@@ -1097,18 +1065,12 @@ class _World:
         persons = np.flatnonzero(self.in_billing)
         k = len(persons)
         batch = _later_batch(r, np.maximum(self.identify_batch[persons], 0), B)
-        batch = np.where(
-            r.random(k) < 0.7, np.maximum(self.identify_batch[persons], 0), batch
-        )
+        batch = np.where(r.random(k) < 0.7, np.maximum(self.identify_batch[persons], 0), batch)
         created = batch * P + r.integers(0, P - 3600, k)
         delay = r.integers(60, 1800, k)
         plan = self.plan[persons]
         upgrade = (batch < B - 1) & (plan < len(PLANS) - 1) & (r.random(k) < 0.1)
-        re_batch = (
-            batch
-            + 1
-            + np.floor(r.random(k) * np.maximum(B - 1 - batch, 0)).astype(np.int64)
-        )
+        re_batch = batch + 1 + np.floor(r.random(k) * np.maximum(B - 1 - batch, 0)).astype(np.int64)
         re_synced = re_batch * P + r.integers(0, P - 1, k)
         has_phone = r.random(k) < 0.5
         sel = np.flatnonzero(upgrade)
@@ -1139,9 +1101,7 @@ class _World:
         cust = paying[_repeat_index(n_inv)]
         i_batch = _later_batch(r, batch[cust], B)
         i_synced = i_batch * P + r.integers(0, P - 1, len(cust))
-        i_synced = np.maximum(
-            i_synced, c_synced[cust]
-        )  # never before the customer exists
+        i_synced = np.maximum(i_synced, c_synced[cust])  # never before the customer exists
         i_synced = np.minimum(i_synced, (i_batch + 1) * P - 2)
         self._late_and_pinned(r, i_batch, i_synced)
         self.invoices = {
@@ -1151,8 +1111,7 @@ class _World:
             "batch": i_batch,
             "synced": i_synced,
             "issued": i_synced - r.integers(0, 3600, len(cust)),
-            "amount": PLAN_PRICES[plan[cust]]
-            * np.where(r.random(len(cust)) < 0.1, 0.5, 1.0),
+            "amount": PLAN_PRICES[plan[cust]] * np.where(r.random(len(cust)) < 0.1, 0.5, 1.0),
             "eur": currency[cust],
             "status": r.choice(len(INVOICE_STATUSES), len(cust), p=[0.8, 0.15, 0.05]),
         }
@@ -1214,9 +1173,7 @@ def _event_ids(event: np.ndarray) -> pa.Array:
 
 
 def _ticket_ids(ticket: np.ndarray) -> pa.Array:
-    return pc.binary_join_element_wise(
-        "T-", pc.cast(pa.array(100000 + ticket), pa.string()), ""
-    )
+    return pc.binary_join_element_wise("T-", pc.cast(pa.array(100000 + ticket), pa.string()), "")
 
 
 def _emails(w: _World, person: np.ndarray, personal: np.ndarray) -> pa.Array:
@@ -1224,12 +1181,8 @@ def _emails(w: _World, person: np.ndarray, personal: np.ndarray) -> pa.Array:
     first = pc.utf8_lower(_take(FIRST_NAMES, w.first[person]))
     last = pc.utf8_lower(_take(LAST_NAMES, w.last[person]))
     num = pc.cast(pa.array(person), pa.string())
-    work = _cat(
-        first, ".", last, num, "@", w.company_domain.take(pa.array(w.company[person]))
-    )
-    private = _cat(
-        first, last, num, "@", _take(PERSONAL_DOMAINS, w.personal_domain[person])
-    )
+    work = _cat(first, ".", last, num, "@", w.company_domain.take(pa.array(w.company[person])))
+    private = _cat(first, last, num, "@", _take(PERSONAL_DOMAINS, w.personal_domain[person]))
     return _where(personal, private, work)
 
 
@@ -1242,9 +1195,7 @@ def _placeholders(
 ) -> pa.Array:
     u = r.random(len(email))
     email = _where(u < p_test, "test@example.com", email)
-    return _where(
-        (u >= p_test) & (u < p_test + p_noreply), _cat("noreply@", domain), email
-    )
+    return _where((u >= p_test) & (u < p_test + p_noreply), _cat("noreply@", domain), email)
 
 
 def _full_names(w: _World, person: np.ndarray) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -1253,15 +1204,11 @@ def _full_names(w: _World, person: np.ndarray) -> tuple[pa.Array, pa.Array, pa.A
     return first, last, _cat(first, " ", last)
 
 
-def _crm_contacts(
-    w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator
-) -> pa.Table:
+def _crm_contacts(w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator) -> pa.Table:
     p = c["person"]
     first, last, _ = _full_names(w, p)
     domain = w.company_domain.take(pa.array(w.company[p]))
-    email = _placeholders(
-        _messy_email(_emails(w, p, w.crm_personal[p]), r), domain, r, 0.02, 0.01
-    )
+    email = _placeholders(_messy_email(_emails(w, p, w.crm_personal[p]), r), domain, r, 0.02, 0.01)
     phone = _messy_phone(w.known_phone[p], r)
     phone = _where(w.crm_has_phone[p] | (c["version"] == 1), phone, "")
     company_id = _blank(_company_ids(w, w.company[p]), r, 0.0, 0.05)
@@ -1280,9 +1227,7 @@ def _crm_contacts(
     )
 
 
-def _crm_companies(
-    w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator
-) -> pa.Table:
+def _crm_companies(w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator) -> pa.Table:
     ci = pa.array(c["company"])
     return pa.table(
         {
@@ -1297,24 +1242,16 @@ def _crm_companies(
     )
 
 
-def _billing_customers(
-    w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator
-) -> pa.Table:
+def _billing_customers(w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator) -> pa.Table:
     p = c["person"]
     domain = w.company_domain.take(pa.array(w.company[p]))
-    email = _placeholders(
-        _messy_email(_emails(w, p, w.account_personal[p]), r), domain, r, 0.02, 0.0
-    )
+    email = _placeholders(_messy_email(_emails(w, p, w.account_personal[p]), r), domain, r, 0.02, 0.0)
     _, _, full = _full_names(w, p)
     # personal accounts often leave the company fields empty
     no_company = w.account_personal[p] & (r.random(len(p)) < 0.5)
     company_name = _where(no_company, "", w.company_name.take(pa.array(w.company[p])))
-    company_domain = _where(
-        no_company, pa.scalar(None, pa.string()), _messy_domain(domain, r)
-    )
-    phone = _where(
-        c["has_phone"], _messy_phone(w.known_phone[p], r), pa.scalar(None, pa.string())
-    )
+    company_domain = _where(no_company, pa.scalar(None, pa.string()), _messy_domain(domain, r))
+    phone = _where(c["has_phone"], _messy_phone(w.known_phone[p], r), pa.scalar(None, pa.string()))
     return pa.table(
         {
             "customer_id": _customer_ids(c["customer"]),
@@ -1330,9 +1267,7 @@ def _billing_customers(
     )
 
 
-def _billing_invoices(
-    w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator
-) -> pa.Table:
+def _billing_invoices(w: _World, batch: int, c: dict[str, np.ndarray], r: np.random.Generator) -> pa.Table:
     return pa.table(
         {
             "invoice_id": _ids("in_", c["invoice"], _SALT["invoice"]),
@@ -1346,9 +1281,7 @@ def _billing_invoices(
     )
 
 
-def _product_events(
-    w: _World, batch: int, e: dict[str, np.ndarray], r: np.random.Generator
-) -> pa.Table:
+def _product_events(w: _World, batch: int, e: dict[str, np.ndarray], r: np.random.Generator) -> pa.Table:
     p, kind, n = e["person"], e["kind"], len(e["person"])
     # within a day: anonymous browsing first, then sign-up and identify, then feature use
     lo = np.array([0.0, 0.5, 0.6, 0.7])[kind]
@@ -1366,17 +1299,13 @@ def _product_events(
             "email": _where(kind == _IDENTIFY, email, null),
             "event": _take(PRODUCT_EVENTS, kind),
             "feature": _where(kind == _FEATURE, feature, null),
-            "timestamp": pc.strftime(
-                _timestamps(w.t0, secs, "ms"), format="%Y-%m-%dT%H:%M:%SZ"
-            ),
+            "timestamp": pc.strftime(_timestamps(w.t0, secs, "ms"), format="%Y-%m-%dT%H:%M:%SZ"),
             "plan": _where(known & (kind != _SIGNUP), _take(PLANS, w.plan[p]), null),
         }
     )
 
 
-def _support_tickets(
-    w: _World, batch: int, t: dict[str, np.ndarray], r: np.random.Generator
-) -> pa.Table:
+def _support_tickets(w: _World, batch: int, t: dict[str, np.ndarray], r: np.random.Generator) -> pa.Table:
     p, n = t["person"], len(t["person"])
     domain = w.company_domain.take(pa.array(w.company[p]))
     email = _messy_email(_emails(w, p, w.support_personal[p]), r)
@@ -1408,9 +1337,7 @@ def _support_tickets(
             "org_domain": _blank(org, r, 0.0, 0.05),
             "subject": _take(SUBJECTS, r.integers(0, len(SUBJECTS), n)),
             "status": _take(TICKET_STATUSES, r.integers(0, len(TICKET_STATUSES), n)),
-            "created_at": _timestamps(
-                w.t0, batch * w.period_s + r.integers(0, w.period_s - 1, n)
-            ),
+            "created_at": _timestamps(w.t0, batch * w.period_s + r.integers(0, w.period_s - 1, n)),
         }
     )
 
@@ -1565,20 +1492,15 @@ def _land(duckdb_path: Path, tables: dict[str, Iterator[pa.Table]]) -> dict[str,
         con.execute("CREATE SCHEMA IF NOT EXISTS landing")
         for name, chunks in tables.items():
             key = _LANDING_KEYS[name]
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS landing.{name} ({_LANDING_DDL[name]})"
-            )
+            con.execute(f"CREATE TABLE IF NOT EXISTS landing.{name} ({_LANDING_DDL[name]})")
             counts[name] = 0
             for chunk in chunks:
                 columns = ", ".join(chunk.column_names)
                 con.register("_batch_rows", chunk)
                 con.execute(
-                    f"DELETE FROM landing.{name} WHERE ({key}, synced_at) IN "
-                    f"(SELECT {key}, synced_at FROM _batch_rows)"
+                    f"DELETE FROM landing.{name} WHERE ({key}, synced_at) IN (SELECT {key}, synced_at FROM _batch_rows)"
                 )
-                con.execute(
-                    f"INSERT INTO landing.{name} ({columns}) SELECT {columns} FROM _batch_rows"
-                )
+                con.execute(f"INSERT INTO landing.{name} ({columns}) SELECT {columns} FROM _batch_rows")
                 con.unregister("_batch_rows")
                 counts[name] += chunk.num_rows
         con.execute("COMMIT")
@@ -1590,9 +1512,7 @@ def _land(duckdb_path: Path, tables: dict[str, Iterator[pa.Table]]) -> dict[str,
     return counts
 
 
-def write_batch(
-    spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | None
-) -> dict[str, int]:
+def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | None) -> dict[str, int]:
     """Write the rows delivered in ``batch`` and return the number of rows per raw table.
 
     Files under ``data_dir``: ``crm/contacts_NNNN.csv``, ``crm/companies_NNNN.csv``,
@@ -1636,9 +1556,7 @@ def write_batch(
     return counts
 
 
-def write_all(
-    spec: DemoSpec, data_dir: Path, duckdb_path: Path | None
-) -> dict[str, int]:
+def write_all(spec: DemoSpec, data_dir: Path, duckdb_path: Path | None) -> dict[str, int]:
     """Write every batch in order; return total rows per raw table."""
     totals: dict[str, int] = {}
     for batch in range(spec.batches):
@@ -1694,9 +1612,7 @@ def ground_truth(spec: DemoSpec) -> dict[str, pa.Table]:
         ),
         "product__users": pa.table(
             {
-                "user_id": _where(
-                    identified, _user_ids(dev_person), pa.scalar(None, pa.string())
-                ),
+                "user_id": _where(identified, _user_ids(dev_person), pa.scalar(None, pa.string())),
                 "anonymous_id": _anonymous_ids(dev_person, devices % 2),
                 "person": dev_person,
             }

@@ -27,9 +27,7 @@ def demo_environment(dags_dir: Path, workdir: Path) -> tuple[dict[str, str], Pat
     return env, duckdb_path
 
 
-def run_demo(
-    dags_dir: Path, workdir: Path, persons: int, batches: int, seed: int
-) -> int:
+def run_demo(dags_dir: Path, workdir: Path, persons: int, batches: int, seed: int) -> int:
     from airflow_provider_nexus.config import load_config
     from airflow_provider_nexus.demo.generator import DemoSpec, batch_times, write_batch
 
@@ -50,9 +48,7 @@ def run_demo(
     env, duckdb_path = demo_environment(dags_dir, workdir)
     spec = DemoSpec(persons=persons, batches=batches, seed=seed)
     times = batch_times(spec)
-    print(
-        f"Nexus demo: {persons} persons in {batches} batches, DuckDB at {duckdb_path}"
-    )
+    print(f"Nexus demo: {persons} persons in {batches} batches, DuckDB at {duckdb_path}")
     from airflow_provider_nexus.airflow_run import run_dag_test
 
     for batch, when in enumerate(times):
@@ -88,9 +84,7 @@ def print_summary(duckdb_path: Path, final_schema: str, resolution_schema: str) 
             [final_schema],
         ).fetchall()
         for (table,) in tables:
-            count = con.execute(
-                f"SELECT count(*) FROM {d.table(final_schema, table)}"
-            ).fetchone()
+            count = con.execute(f"SELECT count(*) FROM {d.table(final_schema, table)}").fetchone()
             print(f"  {final_schema}.{table:<28} {count[0] if count else 0:>8} rows")
         persons = d.table(final_schema, "nexus_persons")
         row = con.execute(
@@ -110,16 +104,10 @@ def print_summary(duckdb_path: Path, final_schema: str, resolution_schema: str) 
             f"SELECT entity_type, previous_entity_id, entity_id, count(*) FROM {log} WHERE reason = 'merged' "
             "GROUP BY ALL ORDER BY count(*) DESC, entity_id LIMIT 5"
         ).fetchall()
-        total = con.execute(
-            f"SELECT count(DISTINCT previous_entity_id) FROM {log} WHERE reason = 'merged'"
-        ).fetchone()
-        print(
-            f"\nMerges in the resolution log: {total[0] if total else 0} entities merged into others; largest:"
-        )
+        total = con.execute(f"SELECT count(DISTINCT previous_entity_id) FROM {log} WHERE reason = 'merged'").fetchone()
+        print(f"\nMerges in the resolution log: {total[0] if total else 0} entities merged into others; largest:")
         for entity_type, loser, survivor, moved in merges:
-            print(
-                f"  {entity_type}: {loser} -> {survivor} ({moved} identifiers re-pointed)"
-            )
+            print(f"  {entity_type}: {loser} -> {survivor} ({moved} identifiers re-pointed)")
         print(
             f"\nQuery it yourself:  python -c \"import duckdb; print(duckdb.connect('{duckdb_path}', read_only=True).sql('FROM {final_schema}.nexus_persons LIMIT 5'))\""
         )

@@ -112,10 +112,7 @@ class Dialect:
         return f"TRY_CAST({expr} AS {self.timestamp_type})"
 
     def regexp_replace(self, expr: str, pattern: str, replacement: str) -> str:
-        return (
-            f"regexp_replace({expr}, {self.string_literal(pattern)}, "
-            f"{self.string_literal(replacement)}, 'g')"
-        )
+        return f"regexp_replace({expr}, {self.string_literal(pattern)}, {self.string_literal(replacement)}, 'g')"
 
     def regexp_matches(self, expr: str, pattern: str) -> str:
         return f"regexp_matches({expr}, {self.string_literal(pattern)})"
@@ -191,5 +188,5 @@ class Dialect:
 def _utc_naive(value: dt.datetime) -> dt.datetime:
     """All timestamps are stored as naive UTC."""
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value

@@ -11,25 +11,50 @@ from airflow_provider_nexus.warehouse import Warehouse
 #: Standard columns of the source and core models, with their types (names of Dialect attributes).
 MODEL_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "events": [
-        ("id", "text"), ("occurred_at", "timestamp"), ("event_name", "text"), ("event_description", "text"),
-        ("event_type", "text"), ("source", "text"), ("value", "double"), ("value_unit", "text"),
+        ("id", "text"),
+        ("occurred_at", "timestamp"),
+        ("event_name", "text"),
+        ("event_description", "text"),
+        ("event_type", "text"),
+        ("source", "text"),
+        ("value", "double"),
+        ("value_unit", "text"),
         ("_ingested_at", "timestamp"),
     ],
     "identifiers": [
-        ("id", "text"), ("event_id", "text"), ("edge_id", "text"), ("entity_type", "text"),
-        ("identifier_type", "text"), ("identifier_value", "text"), ("role", "text"), ("source", "text"),
-        ("occurred_at", "timestamp"), ("_ingested_at", "timestamp"),
+        ("id", "text"),
+        ("event_id", "text"),
+        ("edge_id", "text"),
+        ("entity_type", "text"),
+        ("identifier_type", "text"),
+        ("identifier_value", "text"),
+        ("role", "text"),
+        ("source", "text"),
+        ("occurred_at", "timestamp"),
+        ("_ingested_at", "timestamp"),
     ],
     "traits": [
-        ("id", "text"), ("event_id", "text"), ("edge_id", "text"), ("entity_type", "text"),
-        ("trait_name", "text"), ("trait_value", "text"), ("source", "text"), ("occurred_at", "timestamp"),
+        ("id", "text"),
+        ("event_id", "text"),
+        ("edge_id", "text"),
+        ("entity_type", "text"),
+        ("trait_name", "text"),
+        ("trait_value", "text"),
+        ("source", "text"),
+        ("occurred_at", "timestamp"),
         ("_ingested_at", "timestamp"),
     ],
     "memberships": [
-        ("id", "text"), ("event_id", "text"), ("person_identifier_type", "text"),
-        ("person_identifier_value", "text"), ("group_identifier_type", "text"),
-        ("group_identifier_value", "text"), ("role", "text"), ("source", "text"),
-        ("occurred_at", "timestamp"), ("_ingested_at", "timestamp"),
+        ("id", "text"),
+        ("event_id", "text"),
+        ("person_identifier_type", "text"),
+        ("person_identifier_value", "text"),
+        ("group_identifier_type", "text"),
+        ("group_identifier_value", "text"),
+        ("role", "text"),
+        ("source", "text"),
+        ("occurred_at", "timestamp"),
+        ("_ingested_at", "timestamp"),
     ],
 }
 
@@ -44,7 +69,7 @@ class RunContext:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def sql_type(wh: Warehouse, kind: str) -> str:
@@ -52,7 +77,9 @@ def sql_type(wh: Warehouse, kind: str) -> str:
     return {"text": d.text_type, "timestamp": d.timestamp_type, "double": d.double_type, "bigint": d.bigint_type}[kind]
 
 
-def ensure_model_table(wh: Warehouse, schema: str, table: str, model: str, extra: Sequence[tuple[str, str]] = ()) -> str:
+def ensure_model_table(
+    wh: Warehouse, schema: str, table: str, model: str, extra: Sequence[tuple[str, str]] = ()
+) -> str:
     """Create a standard model table if missing; return its quoted name."""
     d = wh.dialect
     target = d.table(schema, table)

@@ -64,9 +64,7 @@ def render_core_model(
     entity_types: dict[str, EntityTypeConfig],
     run: RunContext,
 ) -> str:
-    return engine.render(
-        f"core/{model}.sql", inputs=inputs, normalizers=normalizers(entity_types), loaded_at=run.now
-    )
+    return engine.render(f"core/{model}.sql", inputs=inputs, normalizers=normalizers(entity_types), loaded_at=run.now)
 
 
 def build_core(
@@ -102,7 +100,13 @@ def build_core(
                     continue
                 if not wh.table_exists(schemas.source, f"{source.name}__{model}"):
                     continue
-                inputs.append({"source": source.name, "relation": d.table(schemas.source, f"{source.name}__{model}"), **windows[source.name]})
+                inputs.append(
+                    {
+                        "source": source.name,
+                        "relation": d.table(schemas.source, f"{source.name}__{model}"),
+                        **windows[source.name],
+                    }
+                )
             if not inputs:
                 summary["models"][model] = {"written": 0, "rejected": 0}
                 continue

@@ -122,7 +122,9 @@ def _load_files(
     counts = dict(wh.fetchall(f"SELECT {d.quote(SOURCE_FILE)}, count(*) FROM {d.quote(stage)} GROUP BY 1"))
     result.read = sum(int(v) for v in counts.values())
     # A key delivered twice in one batch: the later file wins (files sort by name = delivery order).
-    result.written = _merge_stage(wh, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=SOURCE_FILE)
+    result.written = _merge_stage(
+        wh, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=SOURCE_FILE
+    )
     state.record_files(source, table, [(f, int(counts.get(f.path, 0))) for f in new_files], run.run_id, run.now)
     return result
 
@@ -162,7 +164,9 @@ def _load_table(
         return result
     high = wh.scalar(f"SELECT max({synced}) FROM {d.quote(stage)}")
     result.synced_high = high
-    result.written = _merge_stage(wh, source.name, table, spec.key_columns(), stage, schemas, ingested_at, order_by=spec.synced_at)
+    result.written = _merge_stage(
+        wh, source.name, table, spec.key_columns(), stage, schemas, ingested_at, order_by=spec.synced_at
+    )
     if high is not None and (synced_wm is None or high > synced_wm):
         state.set(source.name, layer, high, run.run_id, run.now)
     return result
@@ -199,7 +203,12 @@ def _merge_stage(
     if null_keys:
         where = ""
         if SOURCE_FILE in columns:
-            files = [str(r[0]) for r in wh.fetchall(f"SELECT DISTINCT {d.quote(SOURCE_FILE)} FROM {stage_q} WHERE {null_key} ORDER BY 1 LIMIT 5")]
+            files = [
+                str(r[0])
+                for r in wh.fetchall(
+                    f"SELECT DISTINCT {d.quote(SOURCE_FILE)} FROM {stage_q} WHERE {null_key} ORDER BY 1 LIMIT 5"
+                )
+            ]
             where = f" in {', '.join(files)}"
         raise NexusDataError(
             f"source {source!r}, raw table {table!r}: {null_keys} row(s) have a null key ({', '.join(keys)}){where}; "

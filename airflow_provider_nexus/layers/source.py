@@ -136,7 +136,9 @@ def _write_model(
     expected = [name for name, _ in MODEL_COLUMNS[model]]
     missing = [c for c in expected if c not in have]
     if missing:
-        raise NexusDataError(f"{where}: missing column(s) {', '.join(missing)}; a {model} model returns {', '.join(expected)}")
+        raise NexusDataError(
+            f"{where}: missing column(s) {', '.join(missing)}; a {model} model returns {', '.join(expected)}"
+        )
     stage = f"nexus_src_{source.name}_{model}"
     casts = ", ".join(
         f"CAST({d.quote(name)} AS {sql_type(wh, kind)}) AS {d.quote(name)}" for name, kind in MODEL_COLUMNS[model]
@@ -144,7 +146,9 @@ def _write_model(
     try:
         wh.execute(d.create_temp_table_as(stage, f"SELECT {casts} FROM {d.quote(raw_stage)}"))
     except Exception as exc:
-        raise NexusDataError(f"{where}: a column has a value of the wrong type (for example a malformed timestamp): {exc}") from exc
+        raise NexusDataError(
+            f"{where}: a column has a value of the wrong type (for example a malformed timestamp): {exc}"
+        ) from exc
     stage_q = d.quote(stage)
     _check_ids(wh, stage_q, where)
     _check_contract(wh, stage_q, model, source, entity_types, where)
