@@ -21,6 +21,7 @@ from airflow_provider_nexus.operators import (
     NexusResolutionOperator,
     NexusSourceOperator,
 )
+from airflow_provider_nexus.operators.base import NexusBaseOperator
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,14 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
                     task_id=source.name,
                     source=source,
                     data_dir=str(config.resolved_data_dir()),
-                    lookback=config.incremental.lookback.total_seconds(),
+                    lookback=int(config.incremental.lookback.total_seconds()),
                     **common,
                 )
     if "source" in layers:
         with TaskGroup(group_id="source"):
             for source in config.sources:
                 raw_task = raw_tasks.get(source.name)
-                task = NexusSourceOperator(
+                source_task = NexusSourceOperator(
                     task_id=source.name,
                     source=source,
                     entity_types=config.entity_types,
@@ -88,8 +89,8 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
                     **common,
                 )
                 if raw_task is not None:
-                    raw_task >> task
-                source_tasks[source.name] = task
+                    raw_task >> source_task
+                source_tasks[source.name] = source_task
     core = None
     if "core" in layers:
         core = NexusCoreOperator(
@@ -101,14 +102,14 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
             trigger_rule=TriggerRule.ALL_DONE,
             **common,
         )
-        upstream = list(source_tasks.values()) or list(raw_tasks.values())
-        for task in upstream:
-            task >> core
-    resolution_tasks = []
+        upstream: list[NexusBaseOperator] = list(source_tasks.values()) or list(raw_tasks.values())
+        for upstream_task in upstream:
+            upstream_task >> core
+    resolution_tasks: list[NexusBaseOperator] = []
     if "resolution" in layers:
         with TaskGroup(group_id="resolution"):
             for entity_type in config.entity_types:
-                task = NexusResolutionOperator(
+                resolve = NexusResolutionOperator(
                     task_id=entity_type,
                     entity_type=entity_type,
                     id_prefix=config.id_prefix(entity_type),
@@ -117,8 +118,8 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
                     **common,
                 )
                 if core is not None:
-                    core >> task
-                resolution_tasks.append(task)
+                    core >> resolve
+                resolution_tasks.append(resolve)
     if "final" in layers:
         final = NexusFinalOperator(
             task_id="final",
@@ -126,8 +127,9 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
             outlets=[asset_for(config, t) for t in final_tables(config.entity_types)],
             **common,
         )
-        for task in resolution_tasks or ([core] if core is not None else []):
-            task >> final
+        before_final: list[NexusBaseOperator] = resolution_tasks or ([core] if core is not None else [])
+        for upstream_task in before_final:
+            upstream_task >> final
 
 
 def build_dag(config: PipelineConfig) -> DAG:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.sdk import BaseOperator
 
@@ -27,9 +27,9 @@ class NexusBaseOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("conn_id", "compiled_sql")
-    template_fields_renderers: ClassVar[dict[str, str]] = {"compiled_sql": "sql"}
+    template_fields_renderers = {"compiled_sql": "sql"}
     # The SQL is only known after execute(); ask the task runner to store the fields again.
-    overwrite_rtif_after_execution: ClassVar[bool] = True
+    overwrite_rtif_after_execution: bool = True
     ui_color = "#dceefc"
 
     def __init__(
