@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_nexus.config import PipelineConfig, load_config
+from airflow_provider_nexus.config import PipelineConfig, SchemasConfig, load_config
 from airflow_provider_nexus.errors import NexusConfigError, NexusDataError, NexusTemplateError
 from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.layers.core import build_core
@@ -18,6 +18,16 @@ from airflow_provider_nexus.templates import TemplateEngine
 from airflow_provider_nexus.warehouse import Warehouse
 
 T0 = dt.datetime(2024, 1, 1, 12, 0, 0)
+
+
+Backend = tuple[Warehouse, SchemasConfig]
+
+
+def _setup(backend: Backend, project: Path) -> tuple[Warehouse, PipelineConfig]:
+    """The backend's session and the mini config writing into the backend's schemas."""
+    wh, schemas = backend
+    config = load_config(project / "mini.yml")
+    return wh, config.model_copy(update={"schemas": schemas})
 
 
 def _run(n: int) -> RunContext:
@@ -36,20 +46,25 @@ def _pipeline(wh: Warehouse, config: PipelineConfig, run: RunContext) -> dict[st
     return out
 
 
+def _without_loaded_at(wh: Warehouse, table: str) -> str:
+    columns = [c for c in wh.relation_columns(table) if c != "_loaded_at"]
+    return f"SELECT {', '.join(columns)} FROM {table}"
+
+
 def _rows(wh: Warehouse, sql: str) -> list[tuple[object, ...]]:
     return sorted(wh.fetchall(sql), key=repr)
 
 
-def test_files_load_once_and_redelivery_replaces_by_key(duck: Warehouse, mini_project: Path) -> None:
-    config = load_config(mini_project / "mini.yml")
+def test_files_load_once_and_redelivery_replaces_by_key(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
     first = _pipeline(duck, config, _run(1))
     assert first["raw.shop"]["rows"] == 5  # type: ignore[index]
-    assert duck.count('"nexus_raw"."shop__orders"') == 5
+    assert duck.count(f'"{config.schemas.raw}"."shop__orders"') == 5
     # Same files again: nothing read, nothing written, watermarks unchanged.
-    before = StateStore(duck, "nexus_core").all()
+    before = StateStore(duck, config.schemas.core).all()
     second = _pipeline(duck, config, _run(2))
     assert second["raw.shop"]["rows"] == 0  # type: ignore[index]
-    assert StateStore(duck, "nexus_core").all() == before
+    assert StateStore(duck, config.schemas.core).all() == before
     # A new file re-delivers o4 with a new amount, and brings o6.
     (mini_project / "data" / "orders_0003.csv").write_text(
         "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
@@ -58,17 +73,17 @@ def test_files_load_once_and_redelivery_replaces_by_key(duck: Warehouse, mini_pr
     )
     third = _pipeline(duck, config, _run(3))
     assert third["raw.shop"]["rows"] == 2  # type: ignore[index]
-    assert duck.count('"nexus_raw"."shop__orders"') == 6
-    assert duck.count('"nexus_core"."nexus_events"') == 6
-    assert _rows(duck, "SELECT value FROM nexus_core.nexus_events WHERE event_description = 'Order o4'") == [(99.0,)]
+    assert duck.count(f'"{config.schemas.raw}"."shop__orders"') == 6
+    assert duck.count(f'"{config.schemas.core}"."nexus_events"') == 6
+    assert _rows(duck, f"SELECT value FROM {config.schemas.core}.nexus_events WHERE event_description = 'Order o4'") == [(99.0,)]
 
 
-def test_core_normalises_and_keeps_raw_value(duck: Warehouse, mini_project: Path) -> None:
-    config = load_config(mini_project / "mini.yml")
+def test_core_normalises_and_keeps_raw_value(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
     _pipeline(duck, config, _run(1))
     rows = _rows(
         duck,
-        "SELECT identifier_value, identifier_value_raw FROM nexus_core.nexus_identifiers WHERE identifier_type = 'phone'",
+        f"SELECT identifier_value, identifier_value_raw FROM {config.schemas.core}.nexus_identifiers WHERE identifier_type = 'phone'",
     )
     assert rows == [
         ("14155550100", "+1 (415) 555-0100"),
@@ -76,30 +91,30 @@ def test_core_normalises_and_keeps_raw_value(duck: Warehouse, mini_project: Path
         ("14155550199", "415.555.0199"),
     ]
     # The empty email of o3 and the missing phones never reach core; they are in the rejected table.
-    rejected = _rows(duck, "SELECT model, reason FROM nexus_source.nexus_rejected_rows")
+    rejected = _rows(duck, f"SELECT model, reason FROM {config.schemas.source}.nexus_rejected_rows")
     assert rejected and all(r == ("identifiers", "null or empty identifier_value") for r in rejected)
 
 
-def test_rerunning_the_same_run_changes_nothing(duck: Warehouse, mini_project: Path) -> None:
-    config = load_config(mini_project / "mini.yml")
+def test_rerunning_the_same_run_changes_nothing(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
     _pipeline(duck, config, _run(1))
     snapshot = {
-        t: _rows(duck, f"SELECT * EXCLUDE (_loaded_at) FROM nexus_core.{t}")
+        t: _rows(duck, _without_loaded_at(duck, f"{config.schemas.core}.{t}"))
         for t in ("nexus_events", "nexus_identifiers", "nexus_traits", "nexus_memberships")
     }
     full = RunContext(run_id="run1", now=T0 + dt.timedelta(hours=1), full_refresh=True)
     _pipeline(duck, config, full)
-    again = {t: _rows(duck, f"SELECT * EXCLUDE (_loaded_at) FROM nexus_core.{t}") for t in snapshot}
+    again = {t: _rows(duck, _without_loaded_at(duck, f"{config.schemas.core}.{t}")) for t in snapshot}
     assert again == snapshot
 
 
-def test_landed_table_lookback_picks_up_late_rows(duck: Warehouse, mini_project: Path) -> None:
+def test_landed_table_lookback_picks_up_late_rows(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
     duck.execute("CREATE SCHEMA landing")
     duck.execute("CREATE TABLE landing.customers (customer_id VARCHAR, email VARCHAR, synced_at TIMESTAMP)")
     duck.execute(
         "INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00'), ('b', 'b@x.org', '2024-01-01 10:30:00')"
     )
-    config = load_config(mini_project / "mini.yml")
     source = config.sources[0].model_copy(
         update={"raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}}
     )
@@ -112,27 +127,27 @@ def test_landed_table_lookback_picks_up_late_rows(duck: Warehouse, mini_project:
     )
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(2))
     assert window["rows"] == 2  # a and b were re-read but are unchanged, so not rewritten
-    assert duck.count('"nexus_raw"."shop__customers"') == 4
+    assert duck.count(f'"{config.schemas.raw}"."shop__customers"') == 4
 
 
-def test_missing_key_column_is_a_clear_error_and_loads_nothing(duck: Warehouse, mini_project: Path) -> None:
+def test_missing_key_column_is_a_clear_error_and_loads_nothing(backend: Backend, mini_project: Path) -> None:
     (mini_project / "data" / "orders_0001.csv").write_text("id,email\n1,a@b.c\n")
     (mini_project / "data" / "orders_0002.csv").unlink()
-    config = load_config(mini_project / "mini.yml")
+    duck, config = _setup(backend, mini_project)
     with pytest.raises(NexusDataError, match=r"source 'shop', raw table 'orders': key column\(s\) order_id missing"):
         load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), _run(1))
-    assert not duck.table_exists("nexus_raw", "shop__orders")
-    assert StateStore(duck, "nexus_core").get("shop", "raw") is None
+    assert not duck.table_exists(config.schemas.raw, "shop__orders")
+    assert StateStore(duck, config.schemas.core).get("shop", "raw") is None
 
 
-def test_null_key_is_rejected_with_the_table_named(duck: Warehouse, mini_project: Path) -> None:
+def test_null_key_is_rejected_with_the_table_named(backend: Backend, mini_project: Path) -> None:
     (mini_project / "data" / "orders_0002.csv").write_text(
         "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n,c9,x@y.z,,X,,1,2024-01-01 00:00:00\n"
     )
-    config = load_config(mini_project / "mini.yml")
+    duck, config = _setup(backend, mini_project)
     with pytest.raises(NexusDataError, match=r"null key \(order_id\) in .*orders_0002.csv"):
         load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), _run(1))
-    assert StateStore(duck, "nexus_core").get("shop", "raw") is None
+    assert StateStore(duck, config.schemas.core).get("shop", "raw") is None
 
 
 def _break_template(project: Path, model: str, find: str, replace: str) -> None:
@@ -140,24 +155,25 @@ def _break_template(project: Path, model: str, find: str, replace: str) -> None:
     path.write_text(path.read_text().replace(find, replace))
 
 
-def test_duplicate_ids_in_a_batch_fail_and_write_nothing(duck: Warehouse, mini_project: Path) -> None:
+def test_duplicate_ids_in_a_batch_fail_and_write_nothing(backend: Backend, mini_project: Path) -> None:
     _break_template(mini_project, "events", "\"'order'\", 'o.order_id'", "\"'order'\"")
-    config = load_config(mini_project / "mini.yml")
+    duck, config = _setup(backend, mini_project)
     run = _run(1)
     load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), run)
     engine = TemplateEngine(duck.dialect, config.resolved_template_dirs())
     with pytest.raises(NexusDataError, match=r"source 'shop', model 'events'.*duplicated id"):
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
-    assert StateStore(duck, "nexus_core").get("shop", "source") is None
+    assert StateStore(duck, config.schemas.core).get("shop", "source") is None
     assert (
-        not duck.table_exists("nexus_source", "shop__identifiers") or duck.count("nexus_source.shop__identifiers") == 0
+        not duck.table_exists(config.schemas.source, "shop__identifiers")
+        or duck.count(f"{config.schemas.source}.shop__identifiers") == 0
     )
 
 
-def test_undeclared_entity_type_is_an_error(duck: Warehouse, mini_project: Path) -> None:
+def test_undeclared_entity_type_is_an_error(backend: Backend, mini_project: Path) -> None:
     text = (mini_project / "mini.yml").read_text().replace("    groups: true\n    memberships: true\n", "")
     (mini_project / "mini.yml").write_text(text)
-    config = load_config(mini_project / "mini.yml")
+    duck, config = _setup(backend, mini_project)
     run = _run(1)
     load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), run)
     engine = TemplateEngine(duck.dialect, config.resolved_template_dirs())
@@ -165,21 +181,21 @@ def test_undeclared_entity_type_is_an_error(duck: Warehouse, mini_project: Path)
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
 
 
-def test_malformed_timestamp_names_the_model(duck: Warehouse, mini_project: Path) -> None:
+def test_malformed_timestamp_names_the_model(backend: Backend, mini_project: Path) -> None:
     with (mini_project / "data" / "orders_0002.csv").open("a") as fh:
         fh.write("o9,c9,z@z.z,,Z,,1,not-a-date\n")
-    config = load_config(mini_project / "mini.yml")
+    duck, config = _setup(backend, mini_project)
     run = _run(1)
     load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), run)
     engine = TemplateEngine(duck.dialect, config.resolved_template_dirs())
     with pytest.raises(NexusDataError, match=r"source 'shop', model 'events'.*not-a-date"):
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
-    assert StateStore(duck, "nexus_core").get("shop", "source") is None
+    assert StateStore(duck, config.schemas.core).get("shop", "source") is None
 
 
-def test_missing_template_lists_paths(duck: Warehouse, mini_project: Path) -> None:
+def test_missing_template_lists_paths(backend: Backend, mini_project: Path) -> None:
     (mini_project / "sql" / "sources" / "shop" / "events.sql").unlink()
-    config = load_config(mini_project / "mini.yml")
+    duck, config = _setup(backend, mini_project)
     run = _run(1)
     load_source(duck, config.sources[0], config.schemas, config.resolved_data_dir(), dt.timedelta(0), run)
     engine = TemplateEngine(duck.dialect, config.resolved_template_dirs())
@@ -187,8 +203,8 @@ def test_missing_template_lists_paths(duck: Warehouse, mini_project: Path) -> No
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
 
 
-def test_missing_landed_table_is_a_config_error(duck: Warehouse, mini_project: Path) -> None:
-    config = load_config(mini_project / "mini.yml")
+def test_missing_landed_table_is_a_config_error(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
     source = type(config.sources[0]).model_validate(
         {**config.sources[0].model_dump(), "raw": {"customers": {"table": "landing.nope", "key": "id"}}}
     )

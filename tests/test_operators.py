@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
+from airflow_provider_nexus.config import SchemasConfig
 from airflow_provider_nexus.operators import (
     NexusCoreOperator,
     NexusFinalOperator,
@@ -37,17 +37,17 @@ def _context(run_id: str) -> dict[str, Any]:
     return {"run_id": run_id}
 
 
-def _common(conn_id: str, project: Path) -> dict[str, Any]:
-    return {"conn_id": conn_id, "template_dirs": [str(project / "sql")]}
+def _common(conn_id: str, project: Path, schemas: SchemasConfig | None = None) -> dict[str, Any]:
+    return {"conn_id": conn_id, "template_dirs": [str(project / "sql")], "schemas": schemas}
 
 
-def test_operators_one_by_one(duckdb_conn: tuple[str, Path], mini_project: Path) -> None:
-    conn_id, path = duckdb_conn
-    common = _common(conn_id, mini_project)
+def test_operators_one_by_one(warehouse_conn: tuple[str, SchemasConfig, Any], mini_project: Path) -> None:
+    conn_id, schemas, read = warehouse_conn
+    common = _common(conn_id, mini_project, schemas)
     raw = NexusRawOperator(task_id="raw", source=SOURCE, data_dir=mini_project / "data", **common)
     window = raw.execute(_context("r1"))
     assert window["source"] == "shop" and window["rows"] == 5 and window["low"] is None and window["high"]
-    assert "CREATE TABLE" in raw.compiled_sql and "read_csv" in raw.compiled_sql
+    assert "CREATE TABLE" in raw.compiled_sql and ("read_csv" in raw.compiled_sql or "COPY" in raw.compiled_sql)
 
     source = NexusSourceOperator(task_id="source", source=SOURCE, entity_types=ENTITY_TYPES, **common)
     summary = source.execute(_context("r1"))
@@ -67,12 +67,8 @@ def test_operators_one_by_one(duckdb_conn: tuple[str, Path], mini_project: Path)
     tables = final.execute(_context("r1"))["tables"]
     assert tables["nexus_persons"] == 3 and tables["nexus_groups"] == 2 and tables["nexus_memberships"] == 4
 
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        # ann@example.org and the 10-digit 4155550100 of c3 normalise to the same phone: one person.
-        rows = con.execute("SELECT email, phone, customer_id, name FROM nexus.nexus_persons ORDER BY email").fetchall()
-    finally:
-        con.close()
+    # ann@example.org and the 10-digit 4155550100 of c3 normalise to the same phone: one person.
+    rows = read(f"SELECT email, phone, customer_id, name FROM {schemas.final}.nexus_persons ORDER BY email")
     assert rows == [
         ("ann@example.org", "14155550100", "c3", "Ann B"),
         ("bob@example.org", "14155550199", "c4", "Bobby"),
@@ -102,5 +98,5 @@ def test_unknown_connection_type_lists_supported(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("AIRFLOW_CONN_ODD", '{"conn_type": "oracle", "host": "h"}')
     op = NexusCoreOperator(task_id="c", conn_id="odd", sources=[SOURCE], entity_types=ENTITY_TYPES)
-    with pytest.raises(NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: duckdb"):
+    with pytest.raises(NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: duckdb, postgres"):
         op.execute(_context("r1"))

@@ -8,11 +8,14 @@ from airflow_provider_nexus.errors import NexusConfigError
 #: conn_type -> "module:Class". Modules are imported only when the dialect is used.
 DIALECTS: dict[str, str] = {
     "duckdb": "airflow_provider_nexus.dialects.duckdb:DuckDBDialect",
+    "postgres": "airflow_provider_nexus.dialects.postgres:PostgresDialect",
 }
 
 #: Airflow connection types that map to a dialect name.
 CONN_TYPES: dict[str, str] = {
     "duckdb": "duckdb",
+    "postgres": "postgres",
+    "postgresql": "postgres",
 }
 
 

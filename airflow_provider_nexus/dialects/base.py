@@ -10,7 +10,10 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from airflow_provider_nexus.warehouse import Warehouse
 
 #: Names that come from config (sources, tables, columns, entity types, schemas) must match this.
 SAFE_NAME = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
@@ -137,8 +140,14 @@ class Dialect:
         return f"arg_max({value}, {order_by})"
 
     def arg_max_where(self, value: str, order_by: str, condition: str) -> str:
-        """arg_max over the rows of a group that satisfy `condition` (NULL if none)."""
-        return f"arg_max({value}, {order_by}) FILTER (WHERE {condition})"
+        """The latest non-null `value` by `order_by` among rows meeting `condition` (NULL if none).
+
+        Ties on `order_by` go to the greatest value, so every engine picks the same row.
+        """
+        return (
+            f"(array_agg({value} ORDER BY {order_by} DESC, {value} DESC) "
+            f"FILTER (WHERE {condition} AND {value} IS NOT NULL))[1]"
+        )
 
     def bool_and(self, expr: str) -> str:
         return f"bool_and({expr})"
@@ -146,10 +155,14 @@ class Dialect:
     def string_agg_distinct(self, expr: str, sep: str = ",") -> str:
         return f"string_agg(DISTINCT {expr}, {self.string_literal(sep)} ORDER BY {expr})"
 
+    def type_name(self, expr: str) -> str:
+        """SQL type name of an expression's value (to add a drifted column with its type)."""
+        return f"typeof({expr})"
+
     # -- file input --------------------------------------------------------------------------
-    def read_files(self, paths: Sequence[str], file_format: str) -> str:
-        """A relation over files; only dialects that read local files implement it."""
-        raise NotImplementedError(f"the {self.name} dialect cannot read local files directly")
+    def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
+        """Create temp table `stage` with the rows of the files, plus `file_column` naming each file."""
+        raise NotImplementedError(f"the {self.name} dialect cannot load local files")
 
     # -- execution ---------------------------------------------------------------------------
     def hook_class_path(self) -> str:

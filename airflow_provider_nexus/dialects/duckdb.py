@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_nexus.dialects.base import Dialect
 from airflow_provider_nexus.errors import WarehouseLockedError
+
+if TYPE_CHECKING:
+    from airflow_provider_nexus.warehouse import Warehouse
 
 _FILE_READERS = {
     "csv": "read_csv({paths}, header = true, all_varchar = true, union_by_name = true, filename = true)",
@@ -31,6 +34,7 @@ class DuckDBDialect(Dialect):
         return "CAST(get_current_timestamp() AT TIME ZONE 'UTC' AS TIMESTAMP)"
 
     def read_files(self, paths: Sequence[str], file_format: str) -> str:
+        """A relation over local files, DuckDB's own readers (column `filename` names the file)."""
         try:
             template = _FILE_READERS[file_format]
         except KeyError:
@@ -38,6 +42,10 @@ class DuckDBDialect(Dialect):
                 f"unknown file format {file_format!r}; known: {', '.join(sorted(_FILE_READERS))}"
             ) from None
         return template.format(paths="[" + ", ".join(self.string_literal(p) for p in paths) + "]")
+
+    def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
+        wh.execute(self.create_temp_table_as(stage, f"SELECT * FROM {self.read_files(paths, file_format)}"))
+        wh.execute(f"ALTER TABLE {self.quote(stage)} RENAME COLUMN filename TO {self.quote(file_column)}")
 
     def hook_class_path(self) -> str:
         return "airflow.providers.duckdb.hooks.duckdb.DuckDBHook"

@@ -106,18 +106,15 @@ def _load_files(
         log.info("%s.%s: no new files matching %s", source, table, pattern)
         return result
     result.files = len(new_files)
-    relation = wh.dialect.read_files([f.path for f in new_files], spec.file_format())
     stage = f"nexus_stage_{source}__{table}"
     try:
-        wh.execute(wh.dialect.create_temp_table_as(stage, f"SELECT * FROM {relation}"))
+        wh.dialect.stage_files(wh, stage, [f.path for f in new_files], spec.file_format(), SOURCE_FILE)
+    except NexusDataError:
+        raise
     except Exception as exc:
         names = ", ".join(Path(f.path).name for f in new_files[:5])
         raise NexusDataError(f"source {source!r}, raw table {table!r}: cannot read files ({names}): {exc}") from exc
     d = wh.dialect
-    file_col = "filename"
-    stage_cols = wh.relation_columns(d.quote(stage))
-    if file_col in stage_cols:
-        wh.execute(f"ALTER TABLE {d.quote(stage)} RENAME COLUMN {d.quote(file_col)} TO {d.quote(SOURCE_FILE)}")
     # Per-file row counts for the ledger, before de-duplication.
     counts = dict(wh.fetchall(f"SELECT {d.quote(SOURCE_FILE)}, count(*) FROM {d.quote(stage)} GROUP BY 1"))
     result.read = sum(int(v) for v in counts.values())
@@ -236,7 +233,7 @@ def _merge_stage(
         existing = set(wh.columns(schemas.raw, target_name))
         for col in data_cols:
             if col not in existing:  # schema drift: a new column in the input is added, never dropped
-                col_type = wh.scalar(f"SELECT typeof({d.quote(col)}) FROM {d.quote(dedup)} LIMIT 1") or d.text_type
+                col_type = wh.scalar(f"SELECT {d.type_name(d.quote(col))} FROM {d.quote(dedup)} LIMIT 1") or d.text_type
                 wh.execute(f"ALTER TABLE {target} ADD COLUMN {d.quote(col)} {col_type}")
     match = " AND ".join(f"t.{d.quote(k)} = s.{d.quote(k)}" for k in keys)
     changed = f"nexus_changed_{source}__{table}"

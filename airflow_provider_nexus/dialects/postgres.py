@@ -1,0 +1,206 @@
+"""PostgreSQL, through PostgresHook (psycopg 3, or psycopg2 on older installs)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.errors import NexusDataError
+
+if TYPE_CHECKING:
+    from airflow_provider_nexus.warehouse import Warehouse
+
+#: Arrow type families -> PostgreSQL column types for Parquet input.
+_ARROW_TYPES = (
+    ("is_boolean", "BOOLEAN"),
+    ("is_integer", "BIGINT"),
+    ("is_floating", "DOUBLE PRECISION"),
+    ("is_timestamp", "TIMESTAMP"),
+    ("is_date", "DATE"),
+)
+
+
+class PostgresDialect(Dialect):
+    name: ClassVar[str] = "postgres"
+    sqlglot_name: ClassVar[str] = "postgres"
+    supports_merge: ClassVar[bool] = True  # PostgreSQL 15+
+    text_type: ClassVar[str] = "TEXT"
+
+    def current_timestamp(self) -> str:
+        return "(now() AT TIME ZONE 'UTC')"
+
+    def regexp_matches(self, expr: str, pattern: str) -> str:
+        return f"({expr} ~ {self.string_literal(pattern)})"
+
+    def try_cast_timestamp(self, expr: str) -> str:
+        raise NotImplementedError("PostgreSQL has no TRY_CAST; cast strictly and let bad rows fail loudly")
+
+    def create_temp_table_as(self, name: str, select_sql: str) -> str:
+        return f"DROP TABLE IF EXISTS {self.quote(name)};\nCREATE TEMP TABLE {self.quote(name)} AS {select_sql}"
+
+    def type_name(self, expr: str) -> str:
+        return f"format_type(pg_typeof({expr})::oid, NULL)"
+
+    # -- execution ---------------------------------------------------------------------------
+    def hook_class_path(self) -> str:
+        return "airflow.providers.postgres.hooks.postgres.PostgresHook"
+
+    def make_hook(self, conn_id: str) -> Any:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        return PostgresHook(postgres_conn_id=conn_id)
+
+    def connect(self, hook: Any) -> Any:
+        conn = hook.get_conn()
+        # Transactions are explicit (BEGIN ... COMMIT in Warehouse.transaction); outside them each
+        # statement stands alone, so a failed read never poisons the session.
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    # -- files through COPY --------------------------------------------------------------------
+    def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
+        """Load local files with COPY ... FROM STDIN (never row-by-row INSERTs)."""
+        if file_format == "csv":
+            columns = _csv_columns(paths)
+            types = dict.fromkeys(columns, "TEXT")
+        elif file_format == "parquet":
+            types = _parquet_columns(paths)
+        elif file_format == "ndjson":
+            types = dict.fromkeys(_ndjson_columns(paths), "TEXT")
+        else:
+            raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
+        if file_column in types:
+            raise NexusDataError(f"input files have a column named {file_column!r}, which Nexus reserves")
+        cols = ", ".join(f"{self.quote(c)} {t}" for c, t in types.items())
+        wh.execute(f"DROP TABLE IF EXISTS {self.quote(stage)}")
+        wh.execute(f"CREATE TEMP TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} TEXT)")
+        for path in paths:
+            if file_format == "csv":
+                _copy_csv(wh, self, stage, path, _csv_header(path), file_column)
+            else:
+                rows = _parquet_rows(path, list(types)) if file_format == "parquet" else _ndjson_rows(path, list(types))
+                _copy_rows(wh, self, stage, list(types), rows, path, file_column)
+
+
+def _csv_header(path: str) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    return [h.strip().lower() for h in header]
+
+
+def _csv_columns(paths: Sequence[str]) -> list[str]:
+    """Union of the files' headers, in first-seen order (files may differ: union by name)."""
+    seen: dict[str, None] = {}
+    for path in paths:
+        for name in _csv_header(path):
+            seen.setdefault(name)
+    return list(seen)
+
+
+def _ndjson_columns(paths: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for path in paths:
+        for record in _ndjson_records(path):
+            for key in record:
+                seen.setdefault(key.lower())
+    return list(seen)
+
+
+def _ndjson_records(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise NexusDataError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+
+
+def _ndjson_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
+    for record in _ndjson_records(path):
+        lowered = {k.lower(): v for k, v in record.items()}
+        yield [_json_text(lowered.get(c)) for c in columns]
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _parquet_columns(paths: Sequence[str]) -> dict[str, str]:
+    import pyarrow.parquet as pq
+    import pyarrow.types as pat
+
+    types: dict[str, str] = {}
+    for path in paths:
+        for field in pq.read_schema(path):
+            sql_type = next((t for check, t in _ARROW_TYPES if getattr(pat, check)(field.type)), "TEXT")
+            types.setdefault(field.name.lower(), sql_type)
+    return types
+
+
+def _parquet_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    names = {n.lower(): n for n in table.column_names}
+    for batch in table.to_batches(max_chunksize=50_000):
+        data = {n.lower(): batch.column(i).to_pylist() for i, n in enumerate(batch.schema.names)}
+        for i in range(batch.num_rows):
+            yield [data[c][i] if c in names else None for c in columns]
+
+
+def _copy_csv(wh: Warehouse, d: Dialect, stage: str, path: str, header: list[str], file_column: str) -> None:
+    """Stream the file's bytes into COPY, then stamp the file name on its rows."""
+    cols = ", ".join(d.quote(c) for c in header)
+    sql = f"COPY {d.quote(stage)} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+    wh.executed.append(f"{sql} -- {Path(path).name}")
+    cur = wh.connection.cursor()
+    with open(path, "rb") as fh:
+        if hasattr(cur, "copy"):  # psycopg 3
+            with cur.copy(sql) as copy:
+                while chunk := fh.read(1 << 20):
+                    copy.write(chunk)
+        else:  # psycopg2
+            cur.copy_expert(sql, fh)
+    wh.execute_statement(
+        f"UPDATE {d.quote(stage)} SET {d.quote(file_column)} = {d.literal(path)} WHERE {d.quote(file_column)} IS NULL"
+    )
+
+
+def _copy_rows(
+    wh: Warehouse, d: Dialect, stage: str, columns: list[str], rows: Iterator[list[Any]], path: str, file_column: str
+) -> None:
+    cols = ", ".join(d.quote(c) for c in [*columns, file_column])
+    sql = f"COPY {d.quote(stage)} ({cols}) FROM STDIN"
+    wh.executed.append(f"{sql} -- {Path(path).name}")
+    cur = wh.connection.cursor()
+    if hasattr(cur, "copy"):  # psycopg 3
+        with cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([*row, path])
+    else:  # psycopg2: text format through a buffer
+        import io
+
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write("\t".join(_copy_text(v) for v in [*row, path]) + "\n")
+        buffer.seek(0)
+        cur.copy_expert(sql, buffer)
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
