@@ -29,5 +29,9 @@ class WarehouseLockedError(NexusError):
     """The warehouse is locked by another writer; a retry may succeed."""
 
 
+class NexusBusyError(NexusError):
+    """Another run holds the source or layer; a retry later will succeed."""
+
+
 class ResolutionCapError(NexusError, AirflowFailException):
     """Connected components did not converge within the configured number of rounds."""

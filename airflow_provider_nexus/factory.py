@@ -47,6 +47,7 @@ def _common_args(config: PipelineConfig) -> dict[str, Any]:
         "schemas": config.schemas,
         "template_dirs": [str(p) for p in config.resolved_template_dirs()],
         "full_refresh": config.incremental.full_refresh,
+        "known_sources": [s.name for s in config.sources],
     }
     if config.warehouse.pool:
         args["pool"] = config.warehouse.pool

@@ -8,12 +8,18 @@ covers, so a task killed half-way leaves the old watermark and no partial rows.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from airflow_provider_nexus.errors import NexusBusyError
 from airflow_provider_nexus.warehouse import Warehouse
 
 WATERMARKS = "nexus_watermarks"
 LOADED_FILES = "nexus_loaded_files"
+LOCKS = "nexus_locks"
+#: A lock older than this is taken over: its run died without releasing it.
+LOCK_TIMEOUT = dt.timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class StateStore:
         d = wh.dialect
         self.watermarks = d.table(schema, WATERMARKS)
         self.loaded_files = d.table(schema, LOADED_FILES)
+        self.locks = d.table(schema, LOCKS)
 
     def ensure(self) -> None:
         d = self.wh.dialect
@@ -44,6 +51,56 @@ class StateStore:
             f"source {d.text_type} NOT NULL, raw_table {d.text_type} NOT NULL, path {d.text_type} NOT NULL, "
             f"size {d.bigint_type}, mtime {d.double_type}, rows_read {d.bigint_type}, "
             f"run_id {d.text_type}, loaded_at {d.timestamp_type})"
+        )
+        self.wh.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.locks} (scope {d.text_type} PRIMARY KEY, "
+            f"run_id {d.text_type} NOT NULL, acquired_at {d.timestamp_type})"
+        )
+
+    # -- one run at a time per scope ---------------------------------------------------------
+    @contextmanager
+    def lock(self, scope: str, run_id: str, now: dt.datetime) -> Iterator[None]:
+        """Hold `scope` (a source, or a layer) for this run; another run gets a retryable error.
+
+        The primary key makes the claim atomic on every engine; a retry of the same run re-enters,
+        and a lock older than LOCK_TIMEOUT (its run was killed) is taken over.
+        """
+        self._acquire(scope, run_id, now)
+        try:
+            yield
+        finally:
+            d = self.wh.dialect
+            self.wh.execute(
+                f"DELETE FROM {self.locks} WHERE scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}"
+            )
+
+    def _acquire(self, scope: str, run_id: str, now: dt.datetime) -> None:
+        d = self.wh.dialect
+        try:
+            self.wh.execute(
+                f"INSERT INTO {self.locks} (scope, run_id, acquired_at) VALUES "
+                f"({d.literal(scope)}, {d.literal(run_id)}, {d.literal(now)})"
+            )
+            return
+        except Exception:
+            if self.wh.in_transaction:
+                raise
+        holder = self.wh.fetchone(f"SELECT run_id, acquired_at FROM {self.locks} WHERE scope = {d.literal(scope)}")
+        if holder is None:  # released in between: try once more
+            return self._acquire(scope, run_id, now)
+        holder_run, acquired_at = holder
+        if holder_run == run_id:
+            return
+        if acquired_at is not None and _as_datetime(acquired_at) < now - LOCK_TIMEOUT:
+            self.wh.execute(
+                f"UPDATE {self.locks} SET run_id = {d.literal(run_id)}, acquired_at = {d.literal(now)} "
+                f"WHERE scope = {d.literal(scope)} AND run_id = {d.literal(holder_run)}"
+            )
+            if self.wh.scalar(f"SELECT run_id FROM {self.locks} WHERE scope = {d.literal(scope)}") == run_id:
+                return
+        raise NexusBusyError(
+            f"{scope} is being processed by run {holder_run!r} (since {acquired_at}); two runs never write "
+            "the same source or layer at once. This task will retry."
         )
 
     # -- watermarks --------------------------------------------------------------------------

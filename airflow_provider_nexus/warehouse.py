@@ -95,6 +95,10 @@ class Warehouse:
             log.info("statement took %.1fs: %s", elapsed, sql.split("\n", 1)[0][:120])
         return cur
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
     @contextmanager
     def transaction(self) -> Iterator[Warehouse]:
         """All writes inside commit together or not at all (nested calls join the outer one)."""

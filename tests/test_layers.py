@@ -75,7 +75,9 @@ def test_files_load_once_and_redelivery_replaces_by_key(backend: Backend, mini_p
     assert third["raw.shop"]["rows"] == 2  # type: ignore[index]
     assert duck.count(f'"{config.schemas.raw}"."shop__orders"') == 6
     assert duck.count(f'"{config.schemas.core}"."nexus_events"') == 6
-    assert _rows(duck, f"SELECT value FROM {config.schemas.core}.nexus_events WHERE event_description = 'Order o4'") == [(99.0,)]
+    assert _rows(
+        duck, f"SELECT value FROM {config.schemas.core}.nexus_events WHERE event_description = 'Order o4'"
+    ) == [(99.0,)]
 
 
 def test_core_normalises_and_keeps_raw_value(backend: Backend, mini_project: Path) -> None:
@@ -128,6 +130,11 @@ def test_landed_table_lookback_picks_up_late_rows(backend: Backend, mini_project
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(2))
     assert window["rows"] == 2  # a and b were re-read but are unchanged, so not rewritten
     assert duck.count(f'"{config.schemas.raw}"."shop__customers"') == 4
+    # Later than the lookback allows: a new key with a timestamp an hour old is found, loaded and reported.
+    duck.execute("INSERT INTO landing.customers VALUES ('e', 'e@x.org', '2024-01-01 09:30:00')")
+    window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(3))
+    assert window["rows"] == 1 and window["tables"]["customers"]["late"] == 1
+    assert duck.count(f'"{config.schemas.raw}"."shop__customers"') == 5
 
 
 def test_missing_key_column_is_a_clear_error_and_loads_nothing(backend: Backend, mini_project: Path) -> None:

@@ -7,6 +7,7 @@ them one by one; the connection comes from an AIRFLOW_CONN_* variable as in a de
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -98,5 +99,55 @@ def test_unknown_connection_type_lists_supported(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("AIRFLOW_CONN_ODD", '{"conn_type": "oracle", "host": "h"}')
     op = NexusCoreOperator(task_id="c", conn_id="odd", sources=[SOURCE], entity_types=ENTITY_TYPES)
-    with pytest.raises(NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: duckdb, postgres"):
+    with pytest.raises(
+        NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: duckdb, postgres"
+    ):
         op.execute(_context("r1"))
+
+
+def _with_conf(run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+    # execute() is called directly here, so the DAG run is a plain object carrying the conf.
+    return {"run_id": run_id, "dag_run": SimpleNamespace(conf=conf)}
+
+
+def test_run_conf_selects_sources_and_rejects_unknown_names(duckdb_conn: tuple[str, Path], mini_project: Path) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from airflow_provider_nexus.errors import NexusConfigError
+
+    conn_id, _ = duckdb_conn
+    common = {**_common(conn_id, mini_project), "known_sources": ["shop", "crm"]}
+    raw = NexusRawOperator(task_id="raw", source=SOURCE, data_dir=mini_project / "data", **common)
+    with pytest.raises(AirflowSkipException, match="not in this run's conf"):
+        raw.execute(_with_conf("r1", {"sources": ["crm"]}))
+    with pytest.raises(NexusConfigError, match=r"unknown source\(s\) 'shopp'; this pipeline's sources: shop, crm"):
+        raw.execute(_with_conf("r1", {"sources": ["shopp"]}))
+    assert raw.execute(_with_conf("r1", {"sources": ["shop"]}))["rows"] == 5
+
+
+def test_a_second_run_cannot_take_a_held_source(duckdb_conn: tuple[str, Path], mini_project: Path) -> None:
+    import datetime as dt
+
+    from airflow_provider_nexus.errors import NexusBusyError
+    from airflow_provider_nexus.state import LOCK_TIMEOUT, StateStore
+    from airflow_provider_nexus.warehouse import Warehouse
+
+    conn_id, _ = duckdb_conn
+    raw = NexusRawOperator(
+        task_id="raw", source=SOURCE, data_dir=mini_project / "data", **_common(conn_id, mini_project)
+    )
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with Warehouse.open(conn_id) as wh:
+        state = StateStore(wh, "nexus_core")
+        state.ensure()
+        state._acquire("source:shop", "other_run", now)
+    with pytest.raises(NexusBusyError, match="source:shop is being processed by run 'other_run'"):
+        raw.execute(_context("r1"))
+    # Nothing was written while the other run held the source.
+    with Warehouse.open(conn_id) as wh:
+        assert not wh.table_exists("nexus_raw", "shop__orders")
+        # A lock older than the timeout belongs to a dead run and is taken over.
+        wh.execute(f"UPDATE nexus_core.nexus_locks SET acquired_at = {wh.dialect.literal(now - LOCK_TIMEOUT * 2)}")
+    assert raw.execute(_context("r1"))["rows"] == 5
+    with Warehouse.open(conn_id) as wh:
+        assert wh.count("nexus_core.nexus_locks") == 0  # released after the task

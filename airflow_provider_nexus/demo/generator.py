@@ -1512,7 +1512,34 @@ def _land(duckdb_path: Path, tables: dict[str, Iterator[pa.Table]]) -> dict[str,
     return counts
 
 
-def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | None) -> dict[str, int]:
+def _land_postgres(uri: str, tables: dict[str, Iterator[pa.Table]]) -> dict[str, int]:
+    """The same landing tables on a PostgreSQL server (COPY into a temp table, then swap in)."""
+    import psycopg
+
+    counts = {}
+    with psycopg.connect(uri) as con, con.transaction():
+        con.execute("CREATE SCHEMA IF NOT EXISTS landing")
+        for name, chunks in tables.items():
+            key = _LANDING_KEYS[name]
+            ddl = _LANDING_DDL[name].replace(" DOUBLE", " DOUBLE PRECISION")
+            con.execute(f"CREATE TABLE IF NOT EXISTS landing.{name} ({ddl})")
+            counts[name] = 0
+            for chunk in chunks:
+                columns = ", ".join(chunk.column_names)
+                con.execute(f"CREATE TEMP TABLE IF NOT EXISTS _batch_{name} ({ddl}) ON COMMIT DROP")
+                con.execute(f"TRUNCATE _batch_{name}")
+                with con.cursor().copy(f"COPY _batch_{name} ({columns}) FROM STDIN") as copy:
+                    for row in zip(*(chunk.column(c).to_pylist() for c in chunk.column_names), strict=True):
+                        copy.write_row(row)
+                con.execute(
+                    f"DELETE FROM landing.{name} WHERE ({key}, synced_at) IN (SELECT {key}, synced_at FROM _batch_{name})"
+                )
+                con.execute(f"INSERT INTO landing.{name} ({columns}) SELECT {columns} FROM _batch_{name}")
+                counts[name] += chunk.num_rows
+    return counts
+
+
+def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | str | None) -> dict[str, int]:
     """Write the rows delivered in ``batch`` and return the number of rows per raw table.
 
     Files under ``data_dir``: ``crm/contacts_NNNN.csv``, ``crm/companies_NNNN.csv``,
@@ -1536,13 +1563,14 @@ def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | 
         ),
     }
     if duckdb_path is not None:
-        landed = _land(
-            Path(duckdb_path),
-            {
-                "billing_customers": _chunks(w, "billing__customers", batch),
-                "billing_invoices": _chunks(w, "billing__invoices", batch),
-            },
-        )
+        landing = {
+            "billing_customers": _chunks(w, "billing__customers", batch),
+            "billing_invoices": _chunks(w, "billing__invoices", batch),
+        }
+        if str(duckdb_path).startswith(("postgresql://", "postgres://")):
+            landed = _land_postgres(str(duckdb_path), landing)
+        else:
+            landed = _land(Path(duckdb_path), landing)
         counts["billing__customers"] = landed["billing_customers"]
         counts["billing__invoices"] = landed["billing_invoices"]
     counts["product__events"] = _write_ndjson(
@@ -1556,7 +1584,7 @@ def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | 
     return counts
 
 
-def write_all(spec: DemoSpec, data_dir: Path, duckdb_path: Path | None) -> dict[str, int]:
+def write_all(spec: DemoSpec, data_dir: Path, duckdb_path: Path | str | None) -> dict[str, int]:
     """Write every batch in order; return total rows per raw table."""
     totals: dict[str, int] = {}
     for batch in range(spec.batches):

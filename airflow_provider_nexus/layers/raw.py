@@ -35,6 +35,8 @@ class RawTableResult:
     read: int = 0
     written: int = 0
     files: int = 0
+    #: Rows found behind the lookback window (loaded, and reported).
+    late: int = 0
     synced_high: dt.datetime | None = None
 
 
@@ -74,7 +76,7 @@ def load_source(
         "low": iso(low),
         "high": iso(high),
         "rows": written,
-        "tables": {r.table: {"read": r.read, "written": r.written, "files": r.files} for r in results},
+        "tables": {r.table: {"read": r.read, "written": r.written, "files": r.files, "late": r.late} for r in results},
     }
 
 
@@ -156,6 +158,21 @@ def _load_table(
         where = f"WHERE {synced} >= {d.literal(synced_wm - lookback)}"
     stage = f"nexus_stage_{source.name}__{table}"
     wh.execute(d.create_temp_table_as(stage, f"SELECT * FROM {landed} {where}"))
+    target_name = raw_table_name(source.name, table)
+    if synced_wm is not None and wh.table_exists(schemas.raw, target_name):
+        result.late = _pick_up_late_rows(
+            wh, landed, stage, spec, synced_wm - lookback, d.table(schemas.raw, target_name)
+        )
+        if result.late:
+            log.warning(
+                "source %s, raw table %s: %d row(s) arrived with %s older than the lookback window (%s); "
+                "they were loaded now. Consider a longer lookback.",
+                source.name,
+                table,
+                result.late,
+                spec.synced_at,
+                lookback,
+            )
     result.read = wh.count(d.quote(stage))
     if not result.read:
         return result
@@ -167,6 +184,26 @@ def _load_table(
     if high is not None and (synced_wm is None or high > synced_wm):
         state.set(source.name, layer, high, run.run_id, run.now)
     return result
+
+
+def _pick_up_late_rows(
+    wh: Warehouse, landed: str, stage: str, spec: RawSourceTable, bound: dt.datetime, target: str
+) -> int:
+    """Rows older than the window whose key the raw table has never seen: load them, and say so.
+
+    A key that is new to raw but carries an old synced-at was committed later than the lookback
+    allows. Re-reading only the window would lose it silently; this anti-join finds it.
+    """
+    d = wh.dialect
+    synced = d.quote(spec.synced_at)
+    keys = spec.key_columns()
+    match = " AND ".join(f"r.{d.quote(k)} = l.{d.quote(k)}" for k in keys)
+    before = wh.count(d.quote(stage))
+    wh.execute(
+        f"INSERT INTO {d.quote(stage)} SELECT * FROM {landed} AS l WHERE l.{synced} < {d.literal(bound)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {target} AS r WHERE {match})"
+    )
+    return wh.count(d.quote(stage)) - before
 
 
 # -- merge -----------------------------------------------------------------------------------

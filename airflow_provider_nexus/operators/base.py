@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
+from airflow_provider_nexus.errors import NexusConfigError
 from airflow_provider_nexus.layers.common import RunContext, utcnow
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -40,9 +42,12 @@ class NexusBaseOperator(BaseOperator):
         schemas: SchemasConfig | Mapping[str, str] | None = None,
         template_dirs: Sequence[str] = (),
         full_refresh: bool = False,
+        known_sources: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        #: Every source of the pipeline, to check names given in a run's conf.
+        self.known_sources = list(known_sources)
         self.conn_id = conn_id
         self.dialect_name = dialect
         self.schemas = schemas if isinstance(schemas, SchemasConfig) else SchemasConfig(**dict(schemas or {}))
@@ -66,10 +71,45 @@ class NexusBaseOperator(BaseOperator):
         return engine_for(wh.dialect, self.template_dirs)
 
     def run_context(self, context: Mapping[str, Any]) -> RunContext:
-        dag_run = context.get("dag_run")
-        conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+        conf = _run_conf(context)
         full_refresh = bool(conf.get("full_refresh", self.full_refresh))
         return RunContext(run_id=str(context.get("run_id") or "manual"), now=utcnow(), full_refresh=full_refresh)
+
+    def selected_sources(self, context: Mapping[str, Any]) -> list[str] | None:
+        """Sources named by the run conf (``{"sources": ["crm"]}``), or None for all."""
+        names = _run_conf(context).get("sources")
+        if names is None:
+            return None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise NexusConfigError(f"run conf 'sources' must be a list of source names, got {names!r}")
+        unknown = [n for n in names if self.known_sources and n not in self.known_sources]
+        if unknown:
+            raise NexusConfigError(
+                f"run conf names unknown source(s) {', '.join(map(repr, unknown))}; "
+                f"this pipeline's sources: {', '.join(self.known_sources)}"
+            )
+        return names
+
+    def skip_unless_selected(self, context: Mapping[str, Any], source: str) -> None:
+        selected = self.selected_sources(context)
+        if selected is not None and source not in selected:
+            raise AirflowSkipException(f"source {source!r} is not in this run's conf 'sources' {selected}")
+
+    @contextmanager
+    def exclusive(self, wh: Warehouse, scope: str, run: RunContext) -> Iterator[None]:
+        """Hold `scope` for this run, so two DAG runs never write the same source or layer at once."""
+        from airflow_provider_nexus.state import StateStore
+
+        state = StateStore(wh, self.schemas.core)
+        state.ensure()
+        with state.lock(scope, run.run_id, run.now):
+            yield
+
+
+def _run_conf(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) if dag_run is not None else None
+    return conf or {}
 
 
 def as_source(value: SourceConfig | Mapping[str, Any]) -> SourceConfig:

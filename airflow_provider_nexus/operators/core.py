@@ -31,8 +31,9 @@ class NexusCoreOperator(NexusBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.core import build_core
 
+        self.selected_sources(context)  # an unknown name in the run conf fails here too
         run = self.run_context(context)
-        with self.warehouse() as wh:
+        with self.warehouse() as wh, self.exclusive(wh, "core", run):
             summary = build_core(wh, self.engine(wh), self.sources, self.entity_types, self.schemas, run)
         self.log.info("core: %s", summary["models"])
         return summary

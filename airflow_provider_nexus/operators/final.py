@@ -22,7 +22,7 @@ class NexusFinalOperator(NexusBaseOperator):
         from airflow_provider_nexus.layers.final import build_final
 
         run = self.run_context(context)
-        with self.warehouse() as wh:
+        with self.warehouse() as wh, self.exclusive(wh, "final", run):
             summary = build_final(wh, self.engine(wh), self.entity_types, self.schemas, run)
         for table, rows in summary["tables"].items():
             self.log.info("%s.%s: %d rows", self.schemas.final, table, rows)

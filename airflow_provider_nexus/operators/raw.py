@@ -39,8 +39,9 @@ class NexusRawOperator(NexusBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.raw import load_source
 
+        self.skip_unless_selected(context, self.source.name)
         run = self.run_context(context)
-        with self.warehouse() as wh:
+        with self.warehouse() as wh, self.exclusive(wh, f"source:{self.source.name}", run):
             window = load_source(wh, self.source, self.schemas, Path(self.data_dir), self.lookback, run)
         for table, counts in window["tables"].items():
             self.log.info("raw %s.%s: %s", self.source.name, table, counts)

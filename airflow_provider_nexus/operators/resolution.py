@@ -60,7 +60,7 @@ class NexusResolutionOperator(NexusBaseOperator):
             if high is not None and since is not None and high <= since:
                 self.log.info("%s: no new identifiers since %s", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
-            with wh.transaction():
+            with self.exclusive(wh, layer, run), wh.transaction():
                 summary = resolve_entity_type(
                     wh,
                     entity_type=self.entity_type,

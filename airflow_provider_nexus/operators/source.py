@@ -37,6 +37,7 @@ class NexusSourceOperator(NexusBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.source import build_source
 
+        self.skip_unless_selected(context, self.source.name)
         high = None
         if self.raw_task_id:
             window = context["ti"].xcom_pull(task_ids=self.raw_task_id)
@@ -44,7 +45,7 @@ class NexusSourceOperator(NexusBaseOperator):
                 high = from_iso(window.get("high"))
                 self.log.info("window from %s: %s", self.raw_task_id, window)
         run = self.run_context(context)
-        with self.warehouse() as wh:
+        with self.warehouse() as wh, self.exclusive(wh, f"source:{self.source.name}", run):
             summary = build_source(wh, self.engine(wh), self.source, self.entity_types, self.schemas, run, high)
         self.log.info("source %s: %s", self.source.name, summary["models"])
         return summary
