@@ -52,55 +52,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from airflow_provider_nexus.config import load_config
     from airflow_provider_nexus.dialects import get_dialect
-    from airflow_provider_nexus.layers.common import RunContext
-    from airflow_provider_nexus.templates import TemplateEngine
+    from airflow_provider_nexus.render import RENDERED_LAYERS, render_layer
 
     config = load_config(args.config)
     dialect = get_dialect(args.dialect or config.warehouse.dialect or "duckdb")
-    engine = TemplateEngine(dialect, config.resolved_template_dirs())
-    run = RunContext(run_id="render")
-    out: dict[str, str] = {}
-    if args.layer == "source":
-        from airflow_provider_nexus.layers.source import render_source_model
-
-        sources = [config.source(args.source)] if args.source else config.sources
-        for source in sources:
-            for model in source.models():
-                if args.model and model != args.model:
-                    continue
-                name = f"{source.name}.{model}"
-                if model == "traits" and not engine.exists(f"sources/{source.name}/traits.sql"):
-                    continue
-                out[name] = render_source_model(engine, source, model, config.schemas, None, run.now)
-    elif args.layer == "core":
-        from airflow_provider_nexus.layers.core import CORE_MODELS, render_core_model
-
-        for model in CORE_MODELS:
-            if args.model and model != args.model:
-                continue
-            inputs = [
-                {
-                    "source": s.name,
-                    "relation": dialect.table(config.schemas.source, f"{s.name}__{model}"),
-                    "low": None,
-                    "high": run.now,
-                }
-                for s in config.sources
-                if model in s.models() and (not args.source or s.name == args.source)
-            ]
-            if inputs:
-                out[model] = render_core_model(engine, model, inputs, config.entity_types, run)
-    elif args.layer == "final":
-        from airflow_provider_nexus.layers.final import render_final
-
-        for table, sql in render_final(engine, config.entity_types, config.schemas, run).items():
-            if not args.model or table == args.model:
-                out[table] = sql
-    else:
+    if args.layer not in RENDERED_LAYERS:
         print(
             f"the {args.layer} layer's SQL is generated at run time; see the task's compiled_sql field", file=sys.stderr
         )
         return 2
+    out = render_layer(config, dialect, args.layer, source=args.source, model=args.model)
     if not out:
         print("nothing matched", file=sys.stderr)
         return 1
