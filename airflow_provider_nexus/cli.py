@@ -79,6 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         persons=args.persons,
         batches=args.batches,
         seed=args.seed,
+        postgres_uri=args.postgres,
     )
 
 
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--persons", type=int, default=2000)
     p.add_argument("--batches", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--postgres", metavar="URI", help="run on this PostgreSQL database instead of DuckDB")
     p.set_defaults(func=cmd_demo)
     return parser
 
