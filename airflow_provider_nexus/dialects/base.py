@@ -139,6 +139,13 @@ class Dialect:
         """Value of `value` on the row with the greatest `order_by` within a group."""
         return f"arg_max({value}, {order_by})"
 
+    def publish_tables(self, wh: Warehouse, schema: str, renames: Sequence[tuple[str, str]]) -> None:
+        """Replace each target with its staged table, all at once (readers never see a mix)."""
+        with wh.transaction():
+            for staged, target in renames:
+                wh.execute(f"DROP TABLE IF EXISTS {self.table(schema, target)}")
+                wh.execute(f"ALTER TABLE {self.table(schema, staged)} RENAME TO {self.quote(target)}")
+
     def arg_max_where(self, value: str, order_by: str, condition: str) -> str:
         """The latest non-null `value` by `order_by` among rows meeting `condition` (NULL if none).
 

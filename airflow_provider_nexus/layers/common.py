@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from airflow_provider_nexus.warehouse import Warehouse
@@ -66,6 +66,46 @@ class RunContext:
     run_id: str
     now: dt.datetime = field(default_factory=lambda: utcnow())
     full_refresh: bool = False
+
+
+class PendingWrites:
+    """Writes collected while a layer stages its batch, applied together in one transaction.
+
+    Staging (temp tables, CREATE TABLE IF NOT EXISTS, ALTER TABLE) runs before the transaction,
+    so on engines whose DDL commits implicitly (Snowflake, BigQuery) a layer's rows and its
+    watermark still land atomically, and on the others the transaction holds locks briefly.
+    """
+
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+        self._steps: list[Callable[[], object]] = []
+        self._temp_tables: list[str] = []
+
+    def sql(self, statement: str) -> None:
+        self._steps.append(lambda: self.wh.execute(statement))
+
+    def call(self, step: Callable[[], object]) -> None:
+        self._steps.append(step)
+
+    def temp_table(self, name: str) -> None:
+        """Drop this temp table once the writes are applied (or abandoned)."""
+        self._temp_tables.append(name)
+
+    def apply(self) -> None:
+        try:
+            with self.wh.transaction():
+                for step in self._steps:
+                    step()
+        finally:
+            self.cleanup()
+
+    def cleanup(self) -> None:
+        for name in self._temp_tables:
+            try:
+                self.wh.execute(f"DROP TABLE IF EXISTS {self.wh.dialect.quote(name)}")
+            except Exception:  # a broken session must not hide the error that broke it
+                pass
+        self._temp_tables.clear()
 
 
 def utcnow() -> dt.datetime:

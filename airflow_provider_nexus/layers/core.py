@@ -14,12 +14,13 @@ from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, Sourc
 from airflow_provider_nexus.errors import NexusConfigError
 from airflow_provider_nexus.layers.common import (
     MODEL_COLUMNS,
+    PendingWrites,
     RunContext,
     ensure_model_table,
     iso,
     replace_model_rows,
 )
-from airflow_provider_nexus.layers.source import REJECTED, _ensure_rejected
+from airflow_provider_nexus.layers.source import REJECTED, ensure_rejected_table, set_aside_rejects
 from airflow_provider_nexus.state import StateStore
 from airflow_provider_nexus.templates import TemplateEngine
 from airflow_provider_nexus.warehouse import Warehouse
@@ -75,7 +76,6 @@ def build_core(
     schemas: SchemasConfig,
     run: RunContext,
 ) -> dict[str, Any]:
-    d = wh.dialect
     state = StateStore(wh, schemas.core)
     state.ensure()
     wh.ensure_schema(schemas.core)
@@ -89,57 +89,59 @@ def build_core(
         "sources": {name: {"low": iso(w["low"]), "high": iso(w["high"])} for name, w in windows.items()},
         "models": {},
     }
-    rejected = _ensure_rejected(wh, schemas.source)
-    with wh.transaction():
+    rejected = ensure_rejected_table(wh, schemas.source)
+    writes = PendingWrites(wh)
+    try:
         for model in CORE_MODELS:
-            columns = [name for name, _ in MODEL_COLUMNS[model]] + [name for name, _ in _EXTRA_COLUMNS[model]]
-            target = ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
-            inputs = []
-            for source in sources:
-                if source.name not in windows or model not in source.models():
-                    continue
-                if not wh.table_exists(schemas.source, f"{source.name}__{model}"):
-                    continue
-                inputs.append(
-                    {
-                        "source": source.name,
-                        "relation": d.table(schemas.source, f"{source.name}__{model}"),
-                        **windows[source.name],
-                    }
-                )
-            if not inputs:
-                summary["models"][model] = {"written": 0, "rejected": 0}
-                continue
-            select_sql = render_core_model(engine, model, inputs, entity_types, run)
-            stage = d.quote(f"nexus_core_{model}")
-            wh.execute(d.create_temp_table_as(f"nexus_core_{model}", select_sql))
-            rejected_rows = _reject_unusable(wh, stage, model, rejected, run)
-            written = replace_model_rows(wh, model, target, stage, columns)
-            wh.execute(f"DROP TABLE IF EXISTS {stage}")
-            summary["models"][model] = {"written": written, "rejected": rejected_rows}
-        for name, window in windows.items():
-            state.set(name, "core", window["high"], run.run_id, run.now)
+            summary["models"][model] = _stage_model(
+                wh, writes, engine, model, sources, windows, entity_types, schemas, rejected, run
+            )
+    except BaseException:
+        writes.cleanup()
+        raise
+    for name, window in windows.items():
+        writes.call(lambda name=name, high=window["high"]: state.set(name, "core", high, run.run_id, run.now))
+    writes.apply()
     summary["rows"] = sum(m["written"] for m in summary["models"].values())
     return summary
 
 
-def _reject_unusable(wh: Warehouse, stage: str, model: str, rejected: str, run: RunContext) -> int:
-    """Identifiers that normalise to nothing (' ', '()-') cannot link anything: set them aside."""
+#: Identifiers that normalise to nothing (' ', '()-') cannot link anything.
+_UNUSABLE = {
+    "identifiers": [("identifier_value IS NULL", "empty after normalisation")],
+    "memberships": [("person_identifier_value IS NULL OR group_identifier_value IS NULL", "empty after normalisation")],
+}
+
+
+def _stage_model(
+    wh: Warehouse,
+    writes: PendingWrites,
+    engine: TemplateEngine,
+    model: str,
+    sources: list[SourceConfig],
+    windows: dict[str, dict[str, Any]],
+    entity_types: dict[str, EntityTypeConfig],
+    schemas: SchemasConfig,
+    rejected: str,
+    run: RunContext,
+) -> dict[str, int]:
     d = wh.dialect
-    if model == "identifiers":
-        condition = "identifier_value IS NULL"
-    elif model == "memberships":
-        condition = "person_identifier_value IS NULL OR group_identifier_value IS NULL"
-    else:
-        return 0
-    count = int(wh.scalar(f"SELECT count(*) FROM {stage} WHERE {condition}") or 0)
-    if count:
-        wh.execute(
-            f"INSERT INTO {rejected} SELECT source, {d.literal(model)}, id, 'empty after normalisation', "
-            f"{d.literal(run.run_id)}, {d.literal(run.now)} FROM {stage} WHERE {condition}"
-        )
-        wh.execute(f"DELETE FROM {stage} WHERE {condition}")
-    return count
+    columns = [name for name, _ in MODEL_COLUMNS[model]] + [name for name, _ in _EXTRA_COLUMNS[model]]
+    target = ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
+    inputs = [
+        {"source": s.name, "relation": d.table(schemas.source, f"{s.name}__{model}"), **windows[s.name]}
+        for s in sources
+        if s.name in windows and model in s.models() and wh.table_exists(schemas.source, f"{s.name}__{model}")
+    ]
+    if not inputs:
+        return {"written": 0, "rejected": 0}
+    stage = f"nexus_core_{model}"
+    writes.temp_table(stage)
+    wh.execute(d.create_temp_table_as(stage, render_core_model(engine, model, inputs, entity_types, run)))
+    rejected_rows = set_aside_rejects(wh, writes, stage, model, "source", _UNUSABLE.get(model, []), rejected, run)
+    written = wh.count(d.quote(stage))
+    writes.call(lambda: replace_model_rows(wh, model, target, d.quote(stage), columns))
+    return {"written": written, "rejected": rejected_rows}
 
 
 __all__ = ["CORE_MODELS", "REJECTED", "build_core", "normalizers", "render_core_model"]

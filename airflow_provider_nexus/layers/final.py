@@ -35,20 +35,32 @@ def final_tables(entity_types: dict[str, EntityTypeConfig]) -> list[str]:
     return names
 
 
+STAGED_PREFIX = "nexus__next_"
+EDGE_ENTITIES = "nexus__edge_entities"
+
+
 def render_final(
-    engine: TemplateEngine, entity_types: dict[str, EntityTypeConfig], schemas: SchemasConfig, run: RunContext
+    engine: TemplateEngine,
+    entity_types: dict[str, EntityTypeConfig],
+    schemas: SchemasConfig,
+    run: RunContext,
+    staged: bool = False,
 ) -> dict[str, str]:
-    """table name -> SELECT, in build order (edge entities first: later tables read it)."""
+    """table name -> SELECT, in build order (later tables read earlier ones).
+
+    With `staged`, tables read each other under their staging names, as build_final builds them.
+    """
+    prefix = STAGED_PREFIX if staged else ""
     d = engine.dialect
     core = {m: d.table(schemas.core, f"nexus_{m}") for m in CORE_MODELS}
     maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types}
     common: dict[str, Any] = {"core": core, "maps": maps, "updated_at": run.now}
     all_maps = engine.render("final/all_maps.sql", **common)
     common["all_maps"] = all_maps
-    edge_entities = d.table(schemas.final, "nexus__edge_entities")
-    traits = d.table(schemas.final, "nexus_entity_traits")
+    edge_entities = d.table(schemas.final, EDGE_ENTITIES)
+    traits = d.table(schemas.final, prefix + "nexus_entity_traits")
     out = {
-        "nexus__edge_entities": engine.render("final/edge_entities.sql", **common),
+        EDGE_ENTITIES: engine.render("final/edge_entities.sql", **common),
         "nexus_events": engine.render("final/events.sql", **common),
         "nexus_entity_identifiers": engine.render("final/entity_identifiers.sql", **common),
         "nexus_entity_traits": engine.render("final/entity_traits.sql", edge_entities=edge_entities, **common),
@@ -70,6 +82,7 @@ def build_final(
     schemas: SchemasConfig,
     run: RunContext,
 ) -> dict[str, Any]:
+    """Build every final table under a staging name, then publish them all at once."""
     from airflow_provider_nexus.resolution import ensure_resolution_tables
 
     d = wh.dialect
@@ -80,15 +93,20 @@ def build_final(
         ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
     for entity_type in entity_types:
         ensure_resolution_tables(wh, schemas.resolution, entity_type)
-    statements = render_final(engine, entity_types, schemas, run)
+    statements = render_final(engine, entity_types, schemas, run, staged=True)
     counts: dict[str, int] = {}
-    with wh.transaction():
+    built: list[str] = []
+    try:
         for table, select_sql in statements.items():
-            target = d.table(schemas.final, table)
-            wh.execute(d.create_table_as(target, select_sql))
-            if not table.startswith("nexus__"):
-                counts[table] = wh.count(target)
-        wh.execute(f"DROP TABLE IF EXISTS {d.table(schemas.final, 'nexus__edge_entities')}")
+            name = table if table == EDGE_ENTITIES else STAGED_PREFIX + table
+            built.append(name)
+            wh.execute(d.create_table_as(d.table(schemas.final, name), select_sql))
+            if table != EDGE_ENTITIES:
+                counts[table] = wh.count(d.table(schemas.final, name))
+        d.publish_tables(wh, schemas.final, [(STAGED_PREFIX + table, table) for table in counts])
+    finally:
+        for name in built:
+            wh.execute(f"DROP TABLE IF EXISTS {d.table(schemas.final, name)}")
     for table, rows in counts.items():
         log.info("%s.%s: %d row(s)", schemas.final, table, rows)
     return {"tables": counts}

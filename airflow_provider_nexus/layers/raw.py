@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow_provider_nexus.config import RawFileTable, RawSourceTable, SchemasConfig, SourceConfig
 from airflow_provider_nexus.errors import NexusConfigError, NexusDataError
-from airflow_provider_nexus.layers.common import RunContext, iso
+from airflow_provider_nexus.layers.common import PendingWrites, RunContext, iso
 from airflow_provider_nexus.state import LoadedFile, StateStore
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -60,16 +60,21 @@ def load_source(
     # The ingestion clock only moves forward, even if the host clock stepped back.
     ingested_at = run.now if low is None or run.now > low else low + dt.timedelta(microseconds=1)
     results: list[RawTableResult] = []
-    with wh.transaction():
+    writes = PendingWrites(wh)
+    try:
         for table, spec in source.raw.items():
             if isinstance(spec, RawFileTable):
-                result = _load_files(wh, state, source.name, table, spec, schemas, data_dir, ingested_at, run)
+                result = _load_files(wh, writes, state, source.name, table, spec, schemas, data_dir, ingested_at, run)
             else:
-                result = _load_table(wh, state, source, table, spec, schemas, lookback, ingested_at, run)
+                result = _load_table(wh, writes, state, source, table, spec, schemas, lookback, ingested_at, run)
             results.append(result)
-        written = sum(r.written for r in results)
-        if written:
-            state.set(source.name, "raw", ingested_at, run.run_id, run.now)
+    except BaseException:
+        writes.cleanup()
+        raise
+    written = sum(r.written for r in results)
+    if written:
+        writes.call(lambda: state.set(source.name, "raw", ingested_at, run.run_id, run.now))
+    writes.apply()
     high = ingested_at if written else low
     return {
         "source": source.name,
@@ -85,6 +90,7 @@ def load_source(
 
 def _load_files(
     wh: Warehouse,
+    writes: PendingWrites,
     state: StateStore,
     source: str,
     table: str,
@@ -109,6 +115,7 @@ def _load_files(
         return result
     result.files = len(new_files)
     stage = f"nexus_stage_{source}__{table}"
+    writes.temp_table(stage)
     try:
         wh.dialect.stage_files(wh, stage, [f.path for f in new_files], spec.file_format(), SOURCE_FILE)
     except NexusDataError:
@@ -122,9 +129,10 @@ def _load_files(
     result.read = sum(int(v) for v in counts.values())
     # A key delivered twice in one batch: the later file wins (files sort by name = delivery order).
     result.written = _merge_stage(
-        wh, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=SOURCE_FILE
+        wh, writes, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=SOURCE_FILE
     )
-    state.record_files(source, table, [(f, int(counts.get(f.path, 0))) for f in new_files], run.run_id, run.now)
+    ledger = [(f, int(counts.get(f.path, 0))) for f in new_files]
+    writes.call(lambda: state.record_files(source, table, ledger, run.run_id, run.now))
     return result
 
 
@@ -133,6 +141,7 @@ def _load_files(
 
 def _load_table(
     wh: Warehouse,
+    writes: PendingWrites,
     state: StateStore,
     source: SourceConfig,
     table: str,
@@ -157,6 +166,7 @@ def _load_table(
         # committed late with an earlier timestamp are re-read; the merge below absorbs them.
         where = f"WHERE {synced} >= {d.literal(synced_wm - lookback)}"
     stage = f"nexus_stage_{source.name}__{table}"
+    writes.temp_table(stage)
     wh.execute(d.create_temp_table_as(stage, f"SELECT * FROM {landed} {where}"))
     target_name = raw_table_name(source.name, table)
     if synced_wm is not None and wh.table_exists(schemas.raw, target_name):
@@ -179,10 +189,10 @@ def _load_table(
     high = wh.scalar(f"SELECT max({synced}) FROM {d.quote(stage)}")
     result.synced_high = high
     result.written = _merge_stage(
-        wh, source.name, table, spec.key_columns(), stage, schemas, ingested_at, order_by=spec.synced_at
+        wh, writes, source.name, table, spec.key_columns(), stage, schemas, ingested_at, order_by=spec.synced_at
     )
     if high is not None and (synced_wm is None or high > synced_wm):
-        state.set(source.name, layer, high, run.run_id, run.now)
+        writes.call(lambda: state.set(source.name, layer, high, run.run_id, run.now))
     return result
 
 
@@ -211,6 +221,7 @@ def _pick_up_late_rows(
 
 def _merge_stage(
     wh: Warehouse,
+    writes: PendingWrites,
     source: str,
     table: str,
     keys: list[str],
@@ -219,7 +230,10 @@ def _merge_stage(
     ingested_at: dt.datetime,
     order_by: str,
 ) -> int:
-    """Merge a staged batch into the raw table on `keys`; return rows inserted or changed."""
+    """Stage the merge of a batch into the raw table on `keys`; return rows new or changed.
+
+    The DELETE and INSERT are queued on `writes`, to run in the layer's transaction.
+    """
     d = wh.dialect
     stage_q = d.quote(stage)
     columns = wh.relation_columns(d.quote(stage))
@@ -250,6 +264,7 @@ def _merge_stage(
         )
     row_hash = d.hash_hex(d.key_text([d.quote(c) for c in content_cols]))
     dedup = f"nexus_dedup_{source}__{table}"
+    writes.temp_table(dedup)
     wh.execute(
         d.create_temp_table_as(
             dedup,
@@ -274,6 +289,7 @@ def _merge_stage(
                 wh.execute(f"ALTER TABLE {target} ADD COLUMN {d.quote(col)} {col_type}")
     match = " AND ".join(f"t.{d.quote(k)} = s.{d.quote(k)}" for k in keys)
     changed = f"nexus_changed_{source}__{table}"
+    writes.temp_table(changed)
     wh.execute(
         d.create_temp_table_as(
             changed,
@@ -283,12 +299,10 @@ def _merge_stage(
     )
     written = wh.count(d.quote(changed))
     if written:
-        wh.execute(f"DELETE FROM {target} WHERE ({key_list}) IN (SELECT {key_list} FROM {d.quote(changed)})")
-        wh.execute(
+        writes.sql(f"DELETE FROM {target} WHERE ({key_list}) IN (SELECT {key_list} FROM {d.quote(changed)})")
+        writes.sql(
             f"INSERT INTO {target} ({cols_sql}, {d.quote(ROW_HASH)}, {d.quote(INGESTED_AT)}) "
             f"SELECT {cols_sql}, {d.quote(ROW_HASH)}, {d.literal(ingested_at)} FROM {d.quote(changed)}"
         )
-    for temp in (stage, dedup, changed):
-        wh.execute(f"DROP TABLE IF EXISTS {d.quote(temp)}")
     log.info("%s.%s: %d row(s) new or changed", source, table, written)
     return written

@@ -15,6 +15,7 @@ from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, Sourc
 from airflow_provider_nexus.errors import NexusDataError, NexusTemplateError
 from airflow_provider_nexus.layers.common import (
     MODEL_COLUMNS,
+    PendingWrites,
     RunContext,
     ensure_model_table,
     iso,
@@ -96,16 +97,23 @@ def build_source(
             log.info("source %s has no %s template; it emits no %s", source.name, model, model)
             continue
         rendered[model] = render_source_model(engine, source, model, schemas, low, high)
-    rejected = _ensure_rejected(wh, schemas.source)
-    with wh.transaction():
+    rejected = ensure_rejected_table(wh, schemas.source)
+    writes = PendingWrites(wh)
+    try:
         for model, select_sql in rendered.items():
-            summary["models"][model] = _write_model(wh, source, model, select_sql, entity_types, schemas, rejected, run)
-        state.set(source.name, "source", high, run.run_id, run.now)
+            summary["models"][model] = _stage_model(
+                wh, writes, source, model, select_sql, entity_types, schemas, rejected, run
+            )
+    except BaseException:
+        writes.cleanup()
+        raise
+    writes.call(lambda: state.set(source.name, "source", high, run.run_id, run.now))
+    writes.apply()
     summary["rows"] = sum(m["written"] for m in summary["models"].values())
     return summary
 
 
-def _ensure_rejected(wh: Warehouse, schema: str) -> str:
+def ensure_rejected_table(wh: Warehouse, schema: str) -> str:
     d = wh.dialect
     target = d.table(schema, REJECTED)
     wh.execute(
@@ -115,8 +123,9 @@ def _ensure_rejected(wh: Warehouse, schema: str) -> str:
     return target
 
 
-def _write_model(
+def _stage_model(
     wh: Warehouse,
+    writes: PendingWrites,
     source: SourceConfig,
     model: str,
     select_sql: str,
@@ -128,6 +137,7 @@ def _write_model(
     d = wh.dialect
     where = f"source {source.name!r}, model {model!r} ({template_name(source.name, model)})"
     raw_stage = f"nexus_src_{source.name}_{model}_raw"
+    writes.temp_table(raw_stage)
     try:
         wh.execute(d.create_temp_table_as(raw_stage, f"SELECT * FROM ({select_sql}) AS m"))
     except Exception as exc:
@@ -140,6 +150,7 @@ def _write_model(
             f"{where}: missing column(s) {', '.join(missing)}; a {model} model returns {', '.join(expected)}"
         )
     stage = f"nexus_src_{source.name}_{model}"
+    writes.temp_table(stage)
     casts = ", ".join(
         f"CAST({d.quote(name)} AS {sql_type(wh, kind)}) AS {d.quote(name)}" for name, kind in MODEL_COLUMNS[model]
     )
@@ -152,12 +163,13 @@ def _write_model(
     stage_q = d.quote(stage)
     _check_ids(wh, stage_q, where)
     _check_contract(wh, stage_q, model, source, entity_types, where)
-    rejected_rows = _reject(wh, stage_q, model, source.name, rejected, run)
+    rejected_rows = set_aside_rejects(
+        wh, writes, stage, model, d.literal(source.name), _REJECT_RULES.get(model, []), rejected, run
+    )
     target = ensure_model_table(wh, schemas.source, f"{source.name}__{model}", model)
-    written = replace_model_rows(wh, model, target, stage_q, expected)
-    for temp in (raw_stage, stage):
-        wh.execute(f"DROP TABLE IF EXISTS {d.quote(temp)}")
-    log.info("%s: %d row(s) written, %d rejected", where, written, rejected_rows)
+    written = wh.count(stage_q)
+    writes.call(lambda: replace_model_rows(wh, model, target, stage_q, expected))
+    log.info("%s: %d row(s) staged, %d rejected", where, written, rejected_rows)
     return {"written": written, "rejected": rejected_rows}
 
 
@@ -218,18 +230,34 @@ _REJECT_RULES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _reject(wh: Warehouse, stage: str, model: str, source: str, rejected: str, run: RunContext) -> int:
-    """Move rows that cannot be used to the rejected-rows table, with the reason."""
+def set_aside_rejects(
+    wh: Warehouse,
+    writes: PendingWrites,
+    stage: str,
+    model: str,
+    source_sql: str,
+    rules: list[tuple[str, str]],
+    rejected: str,
+    run: RunContext,
+) -> int:
+    """Move rows that cannot be used out of `stage`; queue them for the rejected-rows table."""
     d = wh.dialect
+    stage_q = d.quote(stage)
+    holding = f"{stage}_rejects"
     total = 0
-    for condition, reason in _REJECT_RULES.get(model, []):
-        count = wh.scalar(f"SELECT count(*) FROM {stage} WHERE {condition}")
+    for condition, reason in rules:
+        count = int(wh.scalar(f"SELECT count(*) FROM {stage_q} WHERE {condition}") or 0)
         if not count:
             continue
-        total += int(count)
+        if not total:
+            writes.temp_table(holding)
+            wh.execute(d.create_temp_table_as(holding, f"SELECT * FROM {rejected} WHERE 1 = 0"))
+        total += count
         wh.execute(
-            f"INSERT INTO {rejected} SELECT {d.literal(source)}, {d.literal(model)}, id, {d.literal(reason)}, "
-            f"{d.literal(run.run_id)}, {d.literal(run.now)} FROM {stage} WHERE {condition}"
+            f"INSERT INTO {d.quote(holding)} SELECT {source_sql}, {d.literal(model)}, id, {d.literal(reason)}, "
+            f"{d.literal(run.run_id)}, {d.literal(run.now)} FROM {stage_q} WHERE {condition}"
         )
-        wh.execute(f"DELETE FROM {stage} WHERE {condition}")
+        wh.execute(f"DELETE FROM {stage_q} WHERE {condition}")
+    if total:
+        writes.sql(f"INSERT INTO {rejected} SELECT * FROM {d.quote(holding)}")
     return total
