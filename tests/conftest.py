@@ -68,7 +68,11 @@ def postgres_connect() -> Any:
 def unique_schemas() -> SchemasConfig:
     tag = "t" + uuid.uuid4().hex[:10]
     return SchemasConfig(
-        raw=f"{tag}_raw", source=f"{tag}_source", core=f"{tag}_core", resolution=f"{tag}_resolution", final=f"{tag}_final"
+        raw=f"{tag}_raw",
+        source=f"{tag}_source",
+        core=f"{tag}_core",
+        resolution=f"{tag}_resolution",
+        final=f"{tag}_final",
     )
 
 

@@ -8,6 +8,7 @@ Rows get this run's `_loaded_at`, the cursor identity resolution reads from.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
@@ -100,10 +101,14 @@ def build_core(
         writes.cleanup()
         raise
     for name, window in windows.items():
-        writes.call(lambda name=name, high=window["high"]: state.set(name, "core", high, run.run_id, run.now))
+        writes.call(_advance(state, name, window["high"], run))
     writes.apply()
     summary["rows"] = sum(m["written"] for m in summary["models"].values())
     return summary
+
+
+def _advance(state: StateStore, source: str, high: Any, run: RunContext) -> Callable[[], None]:
+    return lambda: state.set(source, "core", high, run.run_id, run.now)
 
 
 #: Identifiers that normalise to nothing (' ', '()-') cannot link anything.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from airflow_provider_nexus.resolution.components import ComponentsResult, connected_components
+from airflow_provider_nexus.resolution.components import (
+    ComponentsResult,
+    connected_components,
+)
 from airflow_provider_nexus.resolution.noise import NoiseRules
 from airflow_provider_nexus.resolution.resolve import (
     AUDIT_TABLE,

@@ -12,7 +12,9 @@ and the loop stops when no parent changed. Labels only decrease and stay inside 
 so the loop terminates; at the fixpoint every edge has P(u) = P(v) and P(P(x)) = P(x), so every
 component carries one label, which is its smallest node id (the smallest node is always a root).
 Only edges whose ends still carry different labels take part in a round, so late rounds are
-cheap. No recursive CTE, no depth bound: a round cap fails loudly instead.
+cheap. Nodes without any edge are their own component and never enter the loop; each round's
+table carries a changed flag, so counting changes needs no join. No recursive CTE, no depth
+bound: a round cap fails loudly instead.
 """
 
 from __future__ import annotations
@@ -58,11 +60,18 @@ def connected_components(
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
     cur, nxt = scratch("cc_p0"), scratch("cc_p1")
-    replace_table(wh, cur, f"SELECT node, node AS parent FROM ({nodes_sql}) n")
+    # Nodes without an edge are their own component: they never enter the loop.
+    replace_table(
+        wh,
+        cur,
+        f"SELECT n.node, n.node AS parent FROM ({nodes_sql}) n "
+        f"WHERE n.node IN (SELECT a FROM {edges}) OR n.node IN (SELECT b FROM {edges})",
+    )
     result = ComponentsResult()
     changed = -1
     for round_no in range(1, max_rounds + 1):
         started = time.perf_counter()
+        # `old` is the node's parent before the round (k = 0), so the change count needs no join
         replace_table(
             wh,
             nxt,
@@ -73,22 +82,18 @@ def connected_components(
     JOIN {cur} pb ON pb.node = e.b
     WHERE pa.parent <> pb.parent
 ), cand AS (
-    SELECT node, parent AS p FROM {cur}
-    UNION ALL SELECT a, pb FROM ep WHERE pb < pa
-    UNION ALL SELECT b, pa FROM ep WHERE pa < pb
-    UNION ALL SELECT pa, pb FROM ep WHERE pb < pa
-    UNION ALL SELECT pb, pa FROM ep WHERE pa < pb
+    SELECT node, parent AS p, 0 AS k FROM {cur}
+    UNION ALL SELECT a, pb, 1 FROM ep WHERE pb < pa
+    UNION ALL SELECT b, pa, 1 FROM ep WHERE pa < pb
+    UNION ALL SELECT pa, pb, 1 FROM ep WHERE pb < pa
+    UNION ALL SELECT pb, pa, 1 FROM ep WHERE pa < pb
 ), h AS (
-    SELECT node, min(p) AS parent FROM cand GROUP BY node
+    SELECT node, min(p) AS parent, min(CASE WHEN k = 0 THEN p END) AS old FROM cand GROUP BY node
 )
-SELECT h.node, g.parent FROM h JOIN h g ON g.node = h.parent""",
+SELECT h.node, g.parent, CASE WHEN g.parent <> h.old THEN 1 ELSE 0 END AS changed
+FROM h JOIN h g ON g.node = h.parent""",
         )
-        changed = int(
-            wh.scalar(
-                f"SELECT count(*) FROM {nxt} n JOIN {cur} o ON o.node = n.node WHERE n.parent <> o.parent"
-            )
-            or 0
-        )
+        changed = int(wh.scalar(f"SELECT sum(changed) FROM {nxt}") or 0)
         run_statement(wh, f"DROP TABLE {cur}")
         cur, nxt = nxt, cur
         result.rounds = round_no
@@ -104,6 +109,10 @@ SELECT h.node, g.parent FROM h JOIN h g ON g.node = h.parent""",
             "(the number of rounds grows roughly with the log of the longest chain) or check "
             "for an unexpected giant component (a hub that should be blocked or limited)."
         )
-    replace_table(wh, labels, f"SELECT node, parent AS label FROM {cur}")
+    replace_table(
+        wh,
+        labels,
+        f"SELECT n.node, COALESCE(c.parent, n.node) AS label FROM ({nodes_sql}) n LEFT JOIN {cur} c ON c.node = n.node",
+    )
     run_statement(wh, f"DROP TABLE {cur}")
     return result

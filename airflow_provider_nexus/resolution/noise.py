@@ -41,9 +41,7 @@ class NoiseRules:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(
-                    f"blocked pattern {pattern!r} for {itype!r} is not a valid regex: {exc}"
-                ) from exc
+                raise ValueError(f"blocked pattern {pattern!r} for {itype!r} is not a valid regex: {exc}") from exc
         for itype, limit in self.hub_limits.items():
             if not isinstance(limit, int) or limit < 1:
                 raise ValueError(f"hub limit for {itype!r} must be a positive integer, got {limit!r}")
@@ -83,7 +81,13 @@ class NoiseRules:
                     "user@example.com",
                     "noreply@example.com",
                 ],
-                "phone": ["0000000000", "+0000000000", "1234567890", "+11234567890", "9999999999"],
+                "phone": [
+                    "0000000000",
+                    "+0000000000",
+                    "1234567890",
+                    "+11234567890",
+                    "9999999999",
+                ],
             },
             blocked_patterns={
                 None: [r"(?i)^\s*(unknown|n/?a|null|none|undefined|nil)\s*$"],
@@ -113,9 +117,7 @@ class NoiseRules:
             by_type.setdefault(itype, []).append(value)
         for itype, values in sorted(by_type.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")):
             in_list = f"{value_expr} IN ({dialect.literal_list(sorted(set(values)))})"
-            terms.append(
-                in_list if itype is None else f"({type_expr} = {dialect.literal(itype)} AND {in_list})"
-            )
+            terms.append(in_list if itype is None else f"({type_expr} = {dialect.literal(itype)} AND {in_list})")
         for itype, pattern in self.blocked_patterns:
             match = dialect.regexp_matches(value_expr, pattern)
             terms.append(match if itype is None else f"({type_expr} = {dialect.literal(itype)} AND {match})")
@@ -157,9 +159,11 @@ def _pairs(
 def noise_rules_from_config(config: NoiseConfig) -> NoiseRules:
     """Rules from the `resolution.noise` section: the defaults (unless turned off) plus the file's."""
     base = NoiseRules.defaults() if config.use_defaults else NoiseRules()
+    values: dict[str | None, list[str]] = {k: list(v) for k, v in config.blocked_values.items()}
+    patterns: dict[str | None, list[str]] = {k: list(v) for k, v in config.blocked_patterns.items()}
     configured = NoiseRules.build(
-        blocked_values=config.blocked_values,
-        blocked_patterns=config.blocked_patterns,
+        blocked_values=values,
+        blocked_patterns=patterns,
         hub_limits=config.hub_limits,
         default_hub_limit=config.default_hub_limit,
     )

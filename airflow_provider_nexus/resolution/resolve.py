@@ -1,8 +1,14 @@
 """Resolve one entity type: identifiers -> exact components -> stable entity ids.
 
-Each call recomputes the partition over every identifier ever loaded (so it is always exact and
-identifiers whose edge_id partners arrive in different batches link), then assigns ids against
-the previous identity map:
+Two paths compute the same result:
+
+* **full** (``since`` is None, ``full_refresh``, or the persisted state cannot be trusted):
+  the partition is recomputed over every identifier ever loaded;
+* **incremental** (``since`` given and the state is valid): only the components touched by the
+  rows of ``nexus_identifiers`` loaded after the state's own watermark are recomputed (see
+  ``_Resolver._resolve_incremental`` for what "touched" means and why it is closed).
+
+Either way ids are then assigned against the previous identity map:
 
 * a component with no previously mapped identifier is **born**: its id is the hash of its
   smallest ``(identifier_type, identifier_value)`` (byte order);
@@ -11,23 +17,41 @@ the previous identity map:
 * a component holding identifiers of two or more existing entities is a **merge**: the survivor
   is the entity with the most identifiers in the previous map (tie: the smaller entity_id); every
   identifier of a loser is re-pointed and logged **merged** with ``previous_entity_id``;
-* **split** (only possible when noise rules change, e.g. a value becomes a hub or is blocked):
-  an existing entity whose identifiers now fall in several components keeps its id in the
-  component holding most of them (tie: the component with the smaller smallest identifier); the
-  identifiers in the other components are logged ``split`` with ``previous_entity_id``. A split-off
-  component with no other existing entity gets the birth hash of its smallest identifier, or, if
-  that id is already taken, a hash that also includes the run id;
+* **split** (a value becomes a hub, or the noise rules change): an existing entity whose
+  identifiers now fall in several components keeps its id in the component holding most of them
+  (tie: the component with the smaller smallest identifier); the identifiers in the other
+  components are logged ``split`` with ``previous_entity_id``. A split-off component with no other
+  existing entity gets the birth hash of its smallest identifier, or, if that id is already
+  taken, a hash that also includes the run id;
 * **removed**: an identifier that was in the map and is now blocked (or no longer in core) leaves
-  the map and is logged ``removed`` (``entity_id`` NULL, ``previous_entity_id`` set).
+  the map and is logged ``removed`` (``entity_id`` NULL, ``previous_entity_id`` set). Only the
+  full path can remove (the incremental path never runs when rules or old core rows changed).
+
+Untouched components are fixed points of these rules (their one entity claims them, with the same
+identifiers and seen-times), so recomputing only the touched ones gives the same map, log and ids
+as the full path for the same history.
+
+State kept between calls in the resolution schema (rewritten by the full path, patched by the
+incremental one; never part of the public contract):
+
+* ``nexus_{type}_nodes``: one row per identifier (blocked ones too): integer ``node``, type,
+  value, first/last seen, row count, ``n_groups`` (distinct ``(source, edge_id)`` groups, for hub
+  detection), ``is_blocked``, ``is_hub``, the component ``label`` (smallest node id of the
+  component) and the ``entity_id`` currently in the map;
+* ``nexus_{type}_edge_groups``: integer ``gid`` per ``(source, edge_id)``;
+* ``nexus_{type}_edge_members``: ``(gid, node)`` memberships;
+* ``nexus_{type}_resolution_state``: one row: state version, fingerprint of the noise rules and
+  id prefix, the ``_loaded_at`` watermark and row count of core covered, map row count, entity
+  count, highest node id and gid.
 
 Everything is written in one transaction; re-running with no new data changes nothing.
-``since`` is accepted for the operator's incremental contract (rows loaded after it are the
-batch, reported as ``batch_rows``), but the partition is recomputed over all identifiers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +67,34 @@ from airflow_provider_nexus.warehouse import Warehouse
 LOG_TABLE = "nexus_resolution_log"
 AUDIT_TABLE = "nexus_resolution_audit"
 CORE_TABLE = "nexus_identifiers"
+
+#: Bump when the layout or meaning of the state tables changes: old state then forces a full run.
+STATE_VERSION = 1
+NODES_COLUMNS = [
+    "node",
+    "identifier_type",
+    "identifier_value",
+    "first_seen_at",
+    "last_seen_at",
+    "n_rows",
+    "n_groups",
+    "is_blocked",
+    "is_hub",
+    "label",
+    "entity_id",
+]
+GROUPS_COLUMNS = ["gid", "source", "edge_id"]
+MEMBERS_COLUMNS = ["gid", "node"]
+STATE_COLUMNS = [
+    "version",
+    "fingerprint",
+    "loaded_high",
+    "loaded_rows",
+    "map_rows",
+    "entities",
+    "max_node",
+    "max_gid",
+]
 
 
 def ensure_resolution_tables(wh: Warehouse, schema: str, entity_type: str) -> None:
@@ -74,6 +126,17 @@ def map_table_name(entity_type: str) -> str:
     return f"nexus_{check_name(entity_type, 'entity type')}_identity_map"
 
 
+def state_table_names(entity_type: str) -> dict[str, str]:
+    """The incremental state tables of one entity type (kind -> table name)."""
+    et = check_name(entity_type, "entity type")
+    return {
+        "nodes": f"nexus_{et}_nodes",
+        "groups": f"nexus_{et}_edge_groups",
+        "members": f"nexus_{et}_edge_members",
+        "state": f"nexus_{et}_resolution_state",
+    }
+
+
 @dataclass
 class ResolutionSummary:
     """What one resolution call did. Counts of born/accreted/merged/split are entities."""
@@ -100,6 +163,7 @@ class ResolutionSummary:
     changed_rows: int = 0
     #: identifier rows of core loaded after `since` (all rows when since is None)
     batch_rows: int = 0
+    #: edges the component search ran on (all edges on the full path, the touched ones otherwise)
     edges: int = 0
     rounds: int = 0
     blocked: int = 0
@@ -109,12 +173,30 @@ class ResolutionSummary:
     seconds_per_round: list[float] = field(default_factory=list)
     seconds: float = 0.0
     full_refresh: bool = False
+    #: "full" or "incremental"
+    mode: str = "full"
+    #: why a call with `since` ran the full path ("" when it did not)
+    fallback_reason: str = ""
+    #: identifiers whose components were recomputed
+    touched: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["rows_per_round"] = [int(x) for x in self.rows_per_round]
         out["seconds_per_round"] = [float(x) for x in self.seconds_per_round]
         return out
+
+
+@dataclass
+class _State:
+    version: int
+    fingerprint: str
+    loaded_high: Any
+    loaded_rows: int
+    map_rows: int
+    entities: int
+    max_node: int
+    max_gid: int
 
 
 class _Resolver:
@@ -151,6 +233,12 @@ class _Resolver:
         self.map = self.d.table(self.schema, map_table_name(entity_type))
         self.log = self.d.table(self.schema, LOG_TABLE)
         self.audit = self.d.table(self.schema, AUDIT_TABLE)
+        self.state_names = state_table_names(entity_type)
+        self.nodes_t = self.d.table(self.schema, self.state_names["nodes"])
+        self.groups_t = self.d.table(self.schema, self.state_names["groups"])
+        self.members_t = self.d.table(self.schema, self.state_names["members"])
+        self.state_t = self.d.table(self.schema, self.state_names["state"])
+        self.fingerprint = self._fingerprint()
         self._scratch_names: list[str] = []
 
     # -- helpers -------------------------------------------------------------------------------
@@ -186,119 +274,455 @@ class _Resolver:
     def bin(self, expr: str) -> str:
         return self.d.binary_collate(expr)
 
-    # -- DDL -------------------------------------------------------------------------------
-    def ensure_tables(self) -> None:
-        ensure_resolution_tables(self.wh, self.schema, self.entity_type)
+    def where(self, alias: str = "") -> str:
+        """The identifier rows of this entity type that take part in resolution."""
+        p = f"{alias}." if alias else ""
+        return (
+            f"{p}entity_type = {self.lit(self.entity_type)} AND {p}identifier_type IS NOT NULL "
+            f"AND {p}identifier_value IS NOT NULL AND {p}identifier_value <> ''"
+        )
+
+    def hub_expr(self, type_expr: str, groups_expr: str, blocked_expr: str) -> str:
+        limit = self.noise.hub_limit_expr(self.d, type_expr)
+        if limit is None:
+            return "FALSE"
+        return f"(NOT {blocked_expr} AND COALESCE({groups_expr} > {limit}, FALSE))"
+
+    def _fingerprint(self) -> str:
+        payload = json.dumps(
+            {
+                "version": STATE_VERSION,
+                "entity_type": self.entity_type,
+                "id_prefix": self.id_prefix,
+                "noise": self.noise.to_dict(),
+            },
+            sort_keys=True,
+        )
+        return hashlib.md5(payload.encode()).hexdigest()
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> ResolutionSummary:
         started = time.perf_counter()
         s = ResolutionSummary(
-            entity_type=self.entity_type, run_id=self.run_id, full_refresh=self.full_refresh
+            entity_type=self.entity_type,
+            run_id=self.run_id,
+            full_refresh=self.full_refresh,
         )
         if not self.wh.table_exists(self.core_schema, CORE_TABLE):
             raise NexusDataError(
                 f"identity resolution needs {self.core}, which does not exist: run the core layer first"
             )
         with self.wh.transaction():
-            self.ensure_tables()
-            self._resolve(s)
+            ensure_resolution_tables(self.wh, self.schema, self.entity_type)
+            state, reason = self._usable_state()
+            if state is not None:
+                s.mode = "incremental"
+                self._resolve_incremental(s, state)
+            else:
+                s.mode = "full"
+                s.fallback_reason = reason
+                self._resolve_full(s)
             # On failure the rollback removes the scratch tables with everything else.
             for name in self._scratch_names:
                 run_statement(self.wh, f"DROP TABLE IF EXISTS {name}")
         s.seconds = round(time.perf_counter() - started, 3)
         return s
 
-    def _resolve(self, s: ResolutionSummary) -> None:
-        lit, bin_ = self.lit, self.bin
-        et = lit(self.entity_type)
-        where = (
-            f"entity_type = {et} AND identifier_type IS NOT NULL AND identifier_value IS NOT NULL "
-            f"AND identifier_value <> ''"
+    def _usable_state(self) -> tuple[_State | None, str]:
+        """The persisted state if the incremental path may run, else (None, why not)."""
+        if self.since is None or self.full_refresh:
+            return None, ""
+        expected = {
+            "nodes": NODES_COLUMNS,
+            "groups": GROUPS_COLUMNS,
+            "members": MEMBERS_COLUMNS,
+            "state": STATE_COLUMNS,
+        }
+        for kind, cols in expected.items():
+            have = self.wh.columns(self.schema, self.state_names[kind])
+            if not have:
+                return None, f"no state table {self.state_names[kind]}"
+            if have != cols:
+                return None, f"state table {self.state_names[kind]} has another layout"
+        rows = self.wh.fetchall(f"SELECT {', '.join(STATE_COLUMNS)} FROM {self.state_t}")
+        if len(rows) != 1:
+            return None, "no state row"
+        st = _State(*rows[0])
+        if st.version != STATE_VERSION:
+            return None, f"state version {st.version} is not {STATE_VERSION}"
+        if st.fingerprint != self.fingerprint:
+            return None, "noise rules or id prefix changed"
+        old = self._old_rows(st.loaded_high)
+        if old != st.loaded_rows:
+            return None, (
+                f"core rows loaded up to the state's watermark changed ({st.loaded_rows} -> {old}): "
+                "rows were replaced or arrived with an old _loaded_at"
+            )
+        map_rows = self.count(f"SELECT count(*) FROM {self.map}")
+        if map_rows != st.map_rows:
+            return (
+                None,
+                f"the identity map changed outside resolution ({st.map_rows} -> {map_rows} rows)",
+            )
+        return st, ""
+
+    def _old_rows(self, high: Any) -> int:
+        if high is None:
+            return self.count(f"SELECT count(*) FROM {self.core} WHERE {self.where()} AND _loaded_at IS NULL")
+        return self.count(
+            f"SELECT count(*) FROM {self.core} WHERE {self.where()} "
+            f"AND (_loaded_at IS NULL OR _loaded_at <= {self.lit(high)})"
         )
+
+    # -- full path -------------------------------------------------------------------------
+    def _resolve_full(self, s: ResolutionSummary) -> None:
+        bin_ = self.bin
+        where = self.where()
+        total, high = self.wh.fetchone(f"SELECT count(*), max(_loaded_at) FROM {self.core} WHERE {where}") or (
+            0,
+            None,
+        )
+        total = int(total or 0)
         if self.since is not None and not self.full_refresh:
             s.batch_rows = self.count(
-                f"SELECT count(*) FROM {self.core} WHERE {where} AND _loaded_at > {lit(self.since)}"
+                f"SELECT count(*) FROM {self.core} WHERE {where} AND _loaded_at > {self.lit(self.since)}"
             )
         else:
-            s.batch_rows = self.count(f"SELECT count(*) FROM {self.core} WHERE {where}")
+            s.batch_rows = total
 
-        # 1. identifiers with their edge-group counts, noise flags and dense node ids ----------
-        memb = self.ctas(
-            "memb",
-            f"SELECT DISTINCT COALESCE(source, '') AS source, edge_id, identifier_type AS itype, "
-            f"identifier_value AS ivalue FROM {self.core} WHERE {where} AND edge_id IS NOT NULL",
-        )
+        # 1. identifiers with dense node ids in byte order, and (source, edge_id) groups ---------
         blocked = self.noise.blocked_predicate(self.d, "i.itype", "i.ivalue")
-        limit = self.noise.hub_limit_expr(self.d, "i.itype")
-        hub = "FALSE" if limit is None else f"(COALESCE(g.n_groups, 0) > {limit})"
         stats = self.ctas(
             "stats",
-            f"""SELECT i.itype, i.ivalue, i.first_seen_at, i.last_seen_at, i.n_rows,
-    COALESCE(g.n_groups, 0) AS n_groups,
-    {blocked} AS is_blocked,
-    CASE WHEN {blocked} THEN FALSE ELSE COALESCE({hub}, FALSE) END AS is_hub
+            f"""SELECT ROW_NUMBER() OVER (ORDER BY {bin_("i.itype")}, {bin_("i.ivalue")}) AS node,
+    i.itype, i.ivalue, i.first_seen_at, i.last_seen_at, i.n_rows, {blocked} AS is_blocked
 FROM (
     SELECT identifier_type AS itype, identifier_value AS ivalue, min(occurred_at) AS first_seen_at,
         max(occurred_at) AS last_seen_at, count(*) AS n_rows
     FROM {self.core} WHERE {where} GROUP BY identifier_type, identifier_value
-) i
-LEFT JOIN (SELECT itype, ivalue, count(*) AS n_groups FROM {memb} GROUP BY itype, ivalue) g
-    ON g.itype = i.itype AND g.ivalue = i.ivalue""",
+) i""",
+        )
+        replace_table(
+            self.wh,
+            self.groups_t,
+            f"""SELECT ROW_NUMBER() OVER (ORDER BY {bin_("g.source")}, {bin_("g.edge_id")}) AS gid,
+    g.source, g.edge_id
+FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
+      WHERE {where} AND edge_id IS NOT NULL) g""",
+        )
+        replace_table(
+            self.wh,
+            self.members_t,
+            f"""SELECT DISTINCT g.gid, n.node
+FROM {self.core} c
+JOIN {self.groups_t} g ON g.source = COALESCE(c.source, '') AND g.edge_id = c.edge_id
+JOIN {stats} n ON n.itype = c.identifier_type AND n.ivalue = c.identifier_value
+WHERE {self.where("c")} AND c.edge_id IS NOT NULL""",
         )
         nodes = self.ctas(
             "nodes",
-            f"""SELECT ROW_NUMBER() OVER (ORDER BY {bin_("itype")}, {bin_("ivalue")}) AS node,
-    itype, ivalue, first_seen_at, last_seen_at, is_hub
-FROM {stats} WHERE NOT is_blocked""",
+            f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows,
+    COALESCE(g.n_groups, 0) AS n_groups, n.is_blocked,
+    {self.hub_expr("n.itype", "g.n_groups", "n.is_blocked")} AS is_hub
+FROM {stats} n
+LEFT JOIN (SELECT node, count(*) AS n_groups FROM {self.members_t} GROUP BY node) g ON g.node = n.node""",
         )
-        # 2. edges: a star from each (source, edge_id) group to its smallest node ---------------
-        gm = self.ctas(
-            "gm",
-            f"SELECT m.source, m.edge_id, n.node FROM {memb} m JOIN {nodes} n "
-            f"ON n.itype = m.itype AND n.ivalue = m.ivalue WHERE NOT n.is_hub",
-        )
-        edges = self.ctas(
-            "edges",
-            f"""SELECT DISTINCT r.rep AS a, g.node AS b
-FROM {gm} g
-JOIN (SELECT source, edge_id, min(node) AS rep FROM {gm} GROUP BY source, edge_id) r
-    ON r.source = g.source AND r.edge_id = g.edge_id
-WHERE g.node <> r.rep""",
-        )
+        # 2. edges: a star from each group to its smallest linkable node ---------------------------
+        edges = self._star_edges(self.members_t, nodes)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
-        labels = self.t("labels")
-        cc = connected_components(
-            self.wh,
-            nodes_sql=f"SELECT node FROM {nodes}",
-            edges=edges,
-            labels=labels,
-            scratch=self.t,
-            max_rounds=self.max_rounds,
-            what=f"identity resolution of {self.entity_type!r}",
-        )
-        s.rounds, s.rows_per_round, s.seconds_per_round = cc.rounds, cc.rows_per_round, cc.seconds_per_round
+        labels = self._components(s, f"SELECT node FROM {nodes} WHERE NOT is_blocked", edges)
 
         # 4. ids against the previous map ---------------------------------------------------
         cur = self.ctas(
             "cur",
             f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.is_hub, l.label AS cid,
     m.entity_id AS prev_eid, m.is_hub AS prev_hub, m.first_seen_at AS prev_first,
-    m.last_seen_at AS prev_last, m.resolved_at AS prev_resolved_at
+    m.last_seen_at AS prev_last
 FROM {nodes} n
 JOIN {labels} l ON l.node = n.node
 LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue""",
         )
         prev_size = self.ctas(
-            "prev_size", f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id"
+            "prev_size",
+            f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id",
         )
+        new = self._assign_ids(s, cur, prev_size, taken=prev_size, ordered=True)
+        gone = (
+            f"NOT EXISTS (SELECT 1 FROM {new} n WHERE n.itype = {self.map}.identifier_type "
+            f"AND n.ivalue = {self.map}.identifier_value)"
+        )
+        s.removed = self.count(f"SELECT count(*) FROM {self.map} WHERE {gone}")
+
+        # 5. writes ---------------------------------------------------------------------------
+        if s.removed:
+            self.exec(
+                f"INSERT INTO {self.log} ({self._log_cols}) SELECT {self.lit(self.entity_type)}, "
+                f"identifier_type, identifier_value, NULL, entity_id, 'removed', {self.lit(self.run_id)}, "
+                f"{self.lit(self.resolved_at)} FROM {self.map} WHERE {gone}"
+            )
+            self.exec(f"DELETE FROM {self.map} WHERE {gone}")
+        s.log_rows = s.removed
+        self._write_log_and_map(s, new)
+        replace_table(
+            self.wh,
+            self.nodes_t,
+            f"""SELECT n.node, n.itype AS identifier_type, n.ivalue AS identifier_value, n.first_seen_at,
+    n.last_seen_at, n.n_rows, n.n_groups, n.is_blocked, n.is_hub, l.label, w.entity_id
+FROM {nodes} n
+LEFT JOIN {labels} l ON l.node = n.node
+LEFT JOIN {new} w ON w.node = n.node""",
+        )
+        s.identifiers = self.count(f"SELECT count(*) FROM {self.map}")
+        s.entities = self.count(f"SELECT count(DISTINCT label) FROM {self.nodes_t} WHERE NOT is_blocked")
+        self._finish(s, loaded_high=high, loaded_rows=total)
+
+    # -- incremental path ------------------------------------------------------------------
+    def _resolve_incremental(self, s: ResolutionSummary, st: _State) -> None:
+        """Recompute only the components the batch touches.
+
+        The batch is every row loaded after the state's own watermark (which is the previous
+        run's; the operator's ``since`` is the same instant). Touched nodes are:
+
+        * the batch's identifiers (new nodes get ids above the highest one),
+        * every member of a group that gained a member in the batch (its star now reaches the
+          newcomer),
+        * (already among the first) values whose group count crossed their hub limit;
+
+        and the recomputed set T is every identifier of the *old* components of those nodes, plus
+        the new ones. T is closed: hub flags only go from false to true while the rules stay the
+        same (group counts only grow), so any group with a non-hub member in T either gained a
+        member (all of its members are touched) or already linked all its non-hub members in the
+        old partition (same old component, so in T). The old entities in T are exactly the old
+        components in T, so claims, survivors and sizes computed inside T equal the full path's;
+        everything outside T is a fixed point of the id rules.
+        """
+        d, lit, bin_ = self.d, self.lit, self.bin
+        cut = st.loaded_high
+        cond = "TRUE" if cut is None else f"_loaded_at > {lit(cut)}"
+        b = self.ctas(
+            "b",
+            f"""SELECT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
+    identifier_value AS ivalue, occurred_at, _loaded_at
+FROM {self.core} WHERE {self.where()} AND {cond}""",
+        )
+        s.batch_rows, high = self.wh.fetchone(f"SELECT count(*), max(_loaded_at) FROM {b}") or (0, None)
+        s.batch_rows = int(s.batch_rows or 0)
+        if s.batch_rows == 0:
+            self._empty_incremental(s, st)
+            return
+
+        # 1. batch identifiers, with their old state (if any) and node ids for new ones ------------
+        blocked = self.noise.blocked_predicate(d, "i.itype", "i.ivalue")
+        bn = self.ctas(
+            "bn",
+            f"""SELECT CASE WHEN o.node IS NULL THEN {int(st.max_node)} + ROW_NUMBER() OVER (
+            PARTITION BY o.node IS NULL ORDER BY {bin_("i.itype")}, {bin_("i.ivalue")})
+        ELSE o.node END AS node,
+    i.itype, i.ivalue, o.node IS NULL AS is_new,
+    CASE WHEN o.node IS NULL THEN {blocked} ELSE o.is_blocked END AS is_blocked,
+    i.first_seen_at AS b_first, i.last_seen_at AS b_last, i.n_rows AS b_rows,
+    o.first_seen_at AS o_first, o.last_seen_at AS o_last, o.n_rows AS o_rows, o.n_groups AS o_groups,
+    o.is_hub AS o_hub
+FROM (
+    SELECT itype, ivalue, min(occurred_at) AS first_seen_at, max(occurred_at) AS last_seen_at,
+        count(*) AS n_rows
+    FROM {b} GROUP BY itype, ivalue
+) i
+LEFT JOIN {self.nodes_t} o ON o.identifier_type = i.itype AND o.identifier_value = i.ivalue""",
+        )
+        # 2. new groups and new memberships ------------------------------------------------------
+        bg = self.ctas(
+            "bg",
+            f"""SELECT x.source, x.edge_id, g.gid FROM (
+    SELECT DISTINCT source, edge_id FROM {b} WHERE edge_id IS NOT NULL
+) x LEFT JOIN {self.groups_t} g ON g.source = x.source AND g.edge_id = x.edge_id""",
+        )
+        self.exec(
+            f"""INSERT INTO {self.groups_t} (gid, source, edge_id)
+SELECT {int(st.max_gid)} + ROW_NUMBER() OVER (ORDER BY {bin_("source")}, {bin_("edge_id")}), source, edge_id
+FROM {bg} WHERE gid IS NULL"""
+        )
+        bgid = self.ctas(
+            "bgid",
+            f"""SELECT x.source, x.edge_id, g.gid FROM (SELECT source, edge_id FROM {bg}) x
+JOIN {self.groups_t} g ON g.source = x.source AND g.edge_id = x.edge_id""",
+        )
+        nm = self.ctas(
+            "nm",
+            f"""SELECT DISTINCT g.gid, n.node
+FROM {b} r
+JOIN {bgid} g ON g.source = r.source AND g.edge_id = r.edge_id
+JOIN {bn} n ON n.itype = r.itype AND n.ivalue = r.ivalue
+WHERE NOT EXISTS (SELECT 1 FROM {self.members_t} m WHERE m.gid = g.gid AND m.node = n.node)""",
+        )
+        self.exec(f"INSERT INTO {self.members_t} (gid, node) SELECT gid, node FROM {nm}")
+
+        # 3. new stats of the batch identifiers ---------------------------------------------------
+        first = _least("n.o_first", "n.b_first")
+        last = _greatest("n.o_last", "n.b_last")
+        groups = "(COALESCE(n.o_groups, 0) + COALESCE(a.added, 0))"
+        upd = self.ctas(
+            "upd",
+            f"""SELECT n.node, n.itype, n.ivalue, n.is_new, n.is_blocked, {first} AS first_seen_at,
+    {last} AS last_seen_at, COALESCE(n.o_rows, 0) + n.b_rows AS n_rows, {groups} AS n_groups,
+    {self.hub_expr("n.itype", groups, "n.is_blocked")} AS is_hub
+FROM {bn} n
+LEFT JOIN (SELECT node, count(*) AS added FROM {nm} GROUP BY node) a ON a.node = n.node""",
+        )
+        # 4. the touched set T: old components of the seeds, plus the new identifiers ---------------
+        seeds = f"""SELECT node FROM {upd} WHERE NOT is_new AND NOT is_blocked
+UNION SELECT m.node FROM {self.members_t} m WHERE m.gid IN (SELECT gid FROM {nm})"""
+        old_labels = self.ctas(
+            "old_labels",
+            f"""SELECT DISTINCT o.label FROM {self.nodes_t} o
+WHERE NOT o.is_blocked AND o.node IN ({seeds})""",
+        )
+        tn = self.ctas(
+            "tn",
+            f"""SELECT o.node, o.identifier_type AS itype, o.identifier_value AS ivalue,
+    CASE WHEN u.node IS NULL THEN o.first_seen_at ELSE u.first_seen_at END AS first_seen_at,
+    CASE WHEN u.node IS NULL THEN o.last_seen_at ELSE u.last_seen_at END AS last_seen_at,
+    CASE WHEN u.node IS NULL THEN o.n_rows ELSE u.n_rows END AS n_rows,
+    CASE WHEN u.node IS NULL THEN o.n_groups ELSE u.n_groups END AS n_groups,
+    CASE WHEN u.node IS NULL THEN o.is_hub ELSE u.is_hub END AS is_hub,
+    o.label AS old_label, o.entity_id AS prev_eid, o.is_hub AS prev_hub,
+    o.first_seen_at AS prev_first, o.last_seen_at AS prev_last
+FROM {self.nodes_t} o
+LEFT JOIN {upd} u ON u.node = o.node
+WHERE NOT o.is_blocked AND o.label IN (SELECT label FROM {old_labels})
+UNION ALL
+SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, is_hub,
+    NULL, NULL, NULL, NULL, NULL
+FROM {upd} WHERE is_new AND NOT is_blocked""",
+        )
+        s.touched = self.count(f"SELECT count(*) FROM {tn}")
+        # 5. components of T ------------------------------------------------------------------------
+        tm = self.ctas(
+            "tm",
+            f"SELECT m.gid, m.node FROM {self.members_t} m WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub)",
+        )
+        edges = self._star_edges(tm, None)
+        s.edges = self.count(f"SELECT count(*) FROM {edges}")
+        labels = self._components(s, f"SELECT node FROM {tn}", edges)
+        # 6. ids --------------------------------------------------------------------------------
+        cur = self.ctas(
+            "cur",
+            f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.is_hub, l.label AS cid,
+    n.prev_eid, n.prev_hub, n.prev_first, n.prev_last
+FROM {tn} n JOIN {labels} l ON l.node = n.node""",
+        )
+        prev_size = self.ctas(
+            "prev_size",
+            f"SELECT prev_eid AS entity_id, count(*) AS n_prev FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid",
+        )
+        new = self._assign_ids(s, cur, prev_size, taken=self.nodes_t, ordered=False)
+        # 7. writes -----------------------------------------------------------------------------
+        self._write_log_and_map(s, new)
+        self.exec(
+            f"""DELETE FROM {self.nodes_t} WHERE node IN (
+    SELECT node FROM {tn} UNION ALL SELECT node FROM {upd} WHERE is_blocked AND NOT is_new)"""
+        )
+        self.exec(
+            f"""INSERT INTO {self.nodes_t} ({", ".join(NODES_COLUMNS)})
+SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, n.n_groups, FALSE, n.is_hub,
+    l.label, w.entity_id
+FROM {tn} n JOIN {labels} l ON l.node = n.node JOIN {new} w ON w.node = n.node
+UNION ALL
+SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, TRUE, FALSE, NULL, NULL
+FROM {upd} WHERE is_blocked"""
+        )
+        old_entities = self.count(f"SELECT count(*) FROM {old_labels}")
+        new_entities = self.count(f"SELECT count(DISTINCT label) FROM {labels}")
+        s.entities = st.entities - old_entities + new_entities
+        s.identifiers = st.map_rows + self.count(f"SELECT count(*) FROM {tn} WHERE prev_eid IS NULL")
+        loaded_high = high if st.loaded_high is None or (high is not None and high > st.loaded_high) else st.loaded_high
+        self._finish(s, loaded_high=loaded_high, loaded_rows=st.loaded_rows + s.batch_rows)
+
+    def _empty_incremental(self, s: ResolutionSummary, st: _State) -> None:
+        s.identifiers, s.entities = st.map_rows, st.entities
+        s.rounds, s.rows_per_round, s.seconds_per_round = 0, [], []
+        self._finish(s, loaded_high=st.loaded_high, loaded_rows=st.loaded_rows)
+
+    # -- shared steps --------------------------------------------------------------------------
+    def _star_edges(self, members: str, nodes: str | None) -> str:
+        """Edges from each group's smallest linkable member to its other linkable members."""
+        if nodes is None:
+            gm = members
+        else:
+            gm = self.ctas(
+                "gm",
+                f"SELECT m.gid, m.node FROM {members} m JOIN {nodes} n ON n.node = m.node "
+                "WHERE NOT n.is_hub AND NOT n.is_blocked",
+            )
+        return self.ctas(
+            "edges",
+            f"""SELECT DISTINCT r.rep AS a, g.node AS b
+FROM {gm} g
+JOIN (SELECT gid, min(node) AS rep FROM {gm} GROUP BY gid HAVING count(*) > 1) r ON r.gid = g.gid
+WHERE g.node <> r.rep""",
+        )
+
+    def _components(self, s: ResolutionSummary, nodes_sql: str, edges: str) -> str:
+        labels = self.t("labels")
+        cc = connected_components(
+            self.wh,
+            nodes_sql=nodes_sql,
+            edges=edges,
+            labels=labels,
+            scratch=self.t,
+            max_rounds=self.max_rounds,
+            what=f"identity resolution of {self.entity_type!r}",
+        )
+        s.rounds, s.rows_per_round, s.seconds_per_round = (
+            cc.rounds,
+            cc.rows_per_round,
+            cc.seconds_per_round,
+        )
+        return labels
+
+    def _assign_ids(
+        self,
+        s: ResolutionSummary,
+        cur: str,
+        prev_size: str,
+        *,
+        taken: str,
+        ordered: bool,
+    ) -> str:
+        """The `new` table: every node of `cur` with its entity id, log reason and changed flag.
+
+        `cur` has node, itype, ivalue, first/last seen, is_hub, cid (component), prev_eid and the
+        previous map values; `prev_size` counts the previous identifiers of every entity in
+        `cur`; `taken` is a relation with an ``entity_id`` column holding every id in use.
+        ``ordered``: node ids follow the byte order of identifiers, so the smallest node of a
+        component is its smallest identifier.
+        """
+        lit, bin_ = self.lit, self.bin
+        if ordered:
+            cmin = self.ctas(
+                "cmin",
+                f"SELECT DISTINCT cid, cid AS first_node, cid AS rank_key FROM {cur}",
+            )
+        else:
+            cmin = self.ctas(
+                "cmin",
+                f"""SELECT cid, node AS first_node, DENSE_RANK() OVER (ORDER BY {bin_("itype")}, {bin_("ivalue")}) AS rank_key
+FROM (
+    SELECT cid, node, itype, ivalue,
+        ROW_NUMBER() OVER (PARTITION BY cid ORDER BY {bin_("itype")}, {bin_("ivalue")}) AS rn
+    FROM {cur}
+) t WHERE rn = 1""",
+            )
         # each previous entity is claimed by the component holding most of its identifiers
+        # (tie: the component with the smaller smallest identifier)
         claim = self.ctas(
             "claim",
             f"""SELECT prev_eid, cid FROM (
-    SELECT prev_eid, cid, ROW_NUMBER() OVER (PARTITION BY prev_eid ORDER BY count(*) DESC, cid) AS rn
-    FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid, cid
+    SELECT c.prev_eid, c.cid,
+        ROW_NUMBER() OVER (PARTITION BY c.prev_eid ORDER BY c.n DESC, k.rank_key) AS rn
+    FROM (SELECT prev_eid, cid, count(*) AS n FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid, cid) c
+    JOIN {cmin} k ON k.cid = c.cid
 ) t WHERE rn = 1""",
         )
         # the survivor of a component: the claimed entity with most identifiers in the old map
@@ -312,17 +736,24 @@ LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n
         )
         birth = self.entity_hash("n.itype", "n.ivalue")
         alt = self.entity_hash("n.itype", "n.ivalue", lit("split"), lit(self.run_id))
+        comp0 = self.ctas(
+            "comp0",
+            f"""SELECT k.cid, s.entity_id AS survivor, n.itype, n.ivalue, {birth} AS birth
+FROM {cmin} k
+JOIN {cur} n ON n.node = k.first_node
+LEFT JOIN {surv} s ON s.cid = k.cid""",
+        )
+        # a birth id already in use (only after a split) gets a run-specific hash instead
         comp = self.ctas(
             "comp",
-            f"""SELECT c.cid, s.entity_id AS survivor,
-    COALESCE(s.entity_id, CASE
-        WHEN EXISTS (SELECT 1 FROM {prev_size} p WHERE p.entity_id = {birth}) THEN {alt}
-        ELSE {birth} END) AS entity_id
-FROM (SELECT DISTINCT cid FROM {cur}) c
-JOIN {nodes} n ON n.node = c.cid
-LEFT JOIN {surv} s ON s.cid = c.cid""",
+            f"""SELECT n.cid, n.survivor, COALESCE(n.survivor, CASE WHEN t.entity_id IS NULL THEN n.birth ELSE {alt} END)
+    AS entity_id
+FROM {comp0} n
+LEFT JOIN (
+    SELECT DISTINCT entity_id FROM {taken}
+    WHERE entity_id IN (SELECT birth FROM {comp0} WHERE survivor IS NULL)
+) t ON t.entity_id = n.birth AND n.survivor IS NULL""",
         )
-        ra = lit(self.resolved_at)
         same = (
             "cur.prev_eid = comp.entity_id AND cur.prev_hub IS NOT DISTINCT FROM cur.is_hub "
             "AND cur.prev_first IS NOT DISTINCT FROM cur.first_seen_at "
@@ -330,73 +761,105 @@ LEFT JOIN {surv} s ON s.cid = c.cid""",
         )
         new = self.ctas(
             "new",
-            f"""SELECT cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at, cur.is_hub,
-    cur.prev_eid,
+            f"""SELECT cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
+    cur.is_hub, cur.prev_eid,
     CASE WHEN cur.prev_eid IS NULL THEN
             CASE WHEN comp.survivor IS NULL THEN 'born' ELSE 'accreted' END
         WHEN cur.prev_eid = comp.entity_id THEN NULL
         WHEN cl.cid = cur.cid THEN 'merged'
         ELSE 'split' END AS reason,
-    CASE WHEN {same} THEN cur.prev_resolved_at ELSE {ra} END AS resolved_at,
     CASE WHEN {same} THEN FALSE ELSE TRUE END AS changed
 FROM {cur} cur
 JOIN {comp} comp ON comp.cid = cur.cid
 LEFT JOIN {claim} cl ON cl.prev_eid = cur.prev_eid""",
         )
-        # 5. summary counts (before the map changes) ------------------------------------------
-        s.born = self.count(f"SELECT count(DISTINCT entity_id) FROM {new} WHERE reason = 'born'")
-        s.accreted = self.count(f"SELECT count(DISTINCT entity_id) FROM {new} WHERE reason = 'accreted'")
-        s.merged = self.count(f"SELECT count(DISTINCT prev_eid) FROM {new} WHERE reason = 'merged'")
-        s.split = self.count(f"SELECT count(DISTINCT prev_eid) FROM {new} WHERE reason = 'split'")
-        s.changed_rows = self.count(f"SELECT count(*) FROM {new} WHERE changed")
-        gone = (
-            f"NOT EXISTS (SELECT 1 FROM {new} n WHERE n.itype = {self.map}.identifier_type "
-            f"AND n.ivalue = {self.map}.identifier_value)"
-        )
-        s.removed = self.count(f"SELECT count(*) FROM {self.map} WHERE {gone}")
+        counts = self.wh.fetchone(
+            f"""SELECT count(DISTINCT CASE WHEN reason = 'born' THEN entity_id END),
+    count(DISTINCT CASE WHEN reason = 'accreted' THEN entity_id END),
+    count(DISTINCT CASE WHEN reason = 'merged' THEN prev_eid END),
+    count(DISTINCT CASE WHEN reason = 'split' THEN prev_eid END),
+    count(CASE WHEN changed THEN 1 END),
+    count(reason)
+FROM {new}"""
+        ) or (0, 0, 0, 0, 0, 0)
+        s.born, s.accreted, s.merged, s.split, s.changed_rows, self._reasons = (int(x or 0) for x in counts)
+        return new
 
-        # 6. writes: log, map, audit ---------------------------------------------------------
-        log_cols = (
-            "entity_type, identifier_type, identifier_value, entity_id, previous_entity_id, "
-            "reason, run_id, resolved_at"
+    _log_cols = (
+        "entity_type, identifier_type, identifier_value, entity_id, previous_entity_id, reason, run_id, resolved_at"
+    )
+
+    def _write_log_and_map(self, s: ResolutionSummary, new: str) -> None:
+        et, rid, ra = (
+            self.lit(self.entity_type),
+            self.lit(self.run_id),
+            self.lit(self.resolved_at),
         )
-        rid = lit(self.run_id)
-        if s.removed:
+        s.log_rows += self._reasons
+        if self._reasons:
             self.exec(
-                f"INSERT INTO {self.log} ({log_cols}) SELECT {et}, identifier_type, identifier_value, "
-                f"NULL, entity_id, 'removed', {rid}, {ra} FROM {self.map} WHERE {gone}"
-            )
-            self.exec(f"DELETE FROM {self.map} WHERE {gone}")
-        s.log_rows = s.removed + self.count(f"SELECT count(*) FROM {new} WHERE reason IS NOT NULL")
-        self.exec(
-            f"""INSERT INTO {self.log} ({log_cols})
+                f"""INSERT INTO {self.log} ({self._log_cols})
 SELECT {et}, itype, ivalue, entity_id, prev_eid, reason, {rid}, {ra}
-FROM {new} WHERE reason IS NOT NULL
-ORDER BY reason, {bin_("itype")}, {bin_("ivalue")}"""
-        )
+FROM {new} WHERE reason IS NOT NULL"""
+            )
         if s.changed_rows:
             self.exec(
                 f"DELETE FROM {self.map} WHERE EXISTS (SELECT 1 FROM {new} n WHERE n.changed "
-                f"AND n.itype = {self.map}.identifier_type AND n.ivalue = {self.map}.identifier_value)"
+                f"AND n.prev_eid IS NOT NULL AND n.itype = {self.map}.identifier_type "
+                f"AND n.ivalue = {self.map}.identifier_value)"
             )
             self.exec(
                 f"""INSERT INTO {self.map} (entity_type, identifier_type, identifier_value, entity_id,
     first_seen_at, last_seen_at, resolved_at, is_hub)
-SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, resolved_at, is_hub
-FROM {new} WHERE changed ORDER BY entity_id, {bin_("itype")}, {bin_("ivalue")}"""
+SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub
+FROM {new} WHERE changed"""
             )
+
+    def _finish(self, s: ResolutionSummary, *, loaded_high: Any, loaded_rows: int) -> None:
+        """Audit, counts and the state row (both paths)."""
+        et, rid, ra = (
+            self.lit(self.entity_type),
+            self.lit(self.run_id),
+            self.lit(self.resolved_at),
+        )
         self.exec(f"DELETE FROM {self.audit} WHERE entity_type = {et} AND run_id = {rid}")
         rows_col = self.d.quote("rows")
         self.exec(
             f"""INSERT INTO {self.audit} (entity_type, identifier_type, identifier_value, kind, edge_groups,
     {rows_col}, run_id, seen_at)
-SELECT {et}, itype, ivalue, CASE WHEN is_blocked THEN 'blocked' ELSE 'hub' END, n_groups, n_rows, {rid}, {ra}
-FROM {stats} WHERE is_blocked OR is_hub"""
+SELECT {et}, identifier_type, identifier_value, CASE WHEN is_blocked THEN 'blocked' ELSE 'hub' END,
+    n_groups, n_rows, {rid}, {ra}
+FROM {self.nodes_t} WHERE is_blocked OR is_hub"""
         )
-        s.blocked = self.count(f"SELECT count(*) FROM {stats} WHERE is_blocked")
-        s.hubs = self.count(f"SELECT count(*) FROM {stats} WHERE is_hub")
-        s.identifiers = self.count(f"SELECT count(*) FROM {self.map}")
-        s.entities = self.count(f"SELECT count(DISTINCT entity_id) FROM {self.map}")
+        blocked, hubs, max_node = self.wh.fetchone(
+            f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END), "
+            f"max(node) FROM {self.nodes_t}"
+        ) or (0, 0, 0)
+        s.blocked, s.hubs = int(blocked or 0), int(hubs or 0)
+        max_gid = self.count(f"SELECT max(gid) FROM {self.groups_t}")
+        replace_table(
+            self.wh,
+            self.state_t,
+            f"""SELECT CAST({STATE_VERSION} AS {self.d.bigint_type}) AS version,
+    CAST({self.lit(self.fingerprint)} AS {self.d.text_type}) AS fingerprint,
+    CAST({self.lit(loaded_high)} AS {self.d.timestamp_type}) AS loaded_high,
+    CAST({int(loaded_rows)} AS {self.d.bigint_type}) AS loaded_rows,
+    CAST({int(s.identifiers)} AS {self.d.bigint_type}) AS map_rows,
+    CAST({int(s.entities)} AS {self.d.bigint_type}) AS entities,
+    CAST({int(max_node or 0)} AS {self.d.bigint_type}) AS max_node,
+    CAST({int(max_gid or 0)} AS {self.d.bigint_type}) AS max_gid""",
+        )
+
+    _reasons: int = 0
+
+
+def _least(a: str, b: str) -> str:
+    """The smaller of two nullable expressions (NULL only if both are)."""
+    return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} <= {b} THEN {a} ELSE {b} END"
+
+
+def _greatest(a: str, b: str) -> str:
+    return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
 
 
 def resolve_entity_type(
@@ -415,6 +878,10 @@ def resolve_entity_type(
 ) -> ResolutionSummary:
     """Resolve every identifier of `entity_type` into stable entity ids (see module docstring).
 
+    ``since`` (the operator's previous watermark) allows the incremental path: only components
+    touched by rows loaded since the last call are recomputed; it falls back to the full path
+    (``summary.fallback_reason`` says why) when the state is missing, from another version, made
+    under other noise rules or id prefix, or when already-resolved core rows changed.
     ``noise=None`` applies no noise control at all; pass ``NoiseRules.defaults()`` (or rules
     from config) for blocked values and hub limits. Raises ResolutionCapError when the
     components do not converge within ``max_rounds`` rounds (nothing is written then).
