@@ -35,3 +35,7 @@ class NexusBusyError(NexusError):
 
 class ResolutionCapError(NexusError, AirflowFailException):
     """Connected components did not converge within the configured number of rounds."""
+
+
+class NexusRunFailedError(NexusError, AirflowFailException):
+    """Raised by the run check when another task of the run failed."""

@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule
 
 from airflow_provider_nexus.config import PipelineConfig, load_config
-from airflow_provider_nexus.errors import NexusConfigError
+from airflow_provider_nexus.errors import NexusConfigError, NexusRunFailedError
 from airflow_provider_nexus.layers.final import final_tables
 from airflow_provider_nexus.operators import (
     NexusCoreOperator,
@@ -157,7 +157,34 @@ def build_dag(config: PipelineConfig) -> DAG:
     ) as dag:
         # Layer TaskGroups at the top level: raw.crm, source.crm, core, resolution.person, final.
         _add_layers(config, LAYERS)
+        _add_run_check(dag)
     return dag
+
+
+def _add_run_check(dag: DAG) -> None:
+    """A leaf that fails the DAG run when any task failed.
+
+    The core layer runs even if a source failed (trigger rule all_done), so the last task can
+    succeed while a source failed; without this watcher the run would show green.
+    """
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    tasks = list(dag.tasks)
+    check = PythonOperator(
+        task_id="run_check",
+        python_callable=_raise_failed,
+        trigger_rule=TriggerRule.ONE_FAILED,
+        retries=0,
+        doc_md="Skipped when every task succeeded; fails the run when one did not.",
+    )
+    for task in tasks:
+        task >> check
+
+
+def _raise_failed() -> None:
+    raise NexusRunFailedError(
+        "a task of this run failed (see the red task); the other sources and layers were still processed"
+    )
 
 
 def _doc(config: PipelineConfig) -> str:

@@ -19,7 +19,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_dag_shape(mini_project: Path) -> None:
     dag = build_dag(load_config(mini_project / "mini.yml"))
-    assert set(dag.task_ids) == {"raw.shop", "source.shop", "core", "resolution.person", "resolution.group", "final"}
+    assert set(dag.task_ids) == {
+        "raw.shop",
+        "source.shop",
+        "core",
+        "resolution.person",
+        "resolution.group",
+        "final",
+        "run_check",
+    }
+    assert dag.get_task("run_check").upstream_task_ids == set(dag.task_ids) - {"run_check"}
     assert dag.get_task("source.shop").upstream_task_ids == {"raw.shop"}
     assert dag.get_task("core").upstream_task_ids == {"source.shop"}
     assert str(dag.get_task("core").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
