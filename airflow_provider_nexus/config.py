@@ -397,11 +397,25 @@ _UNION_TAGS = {
 }
 
 
+#: libyaml when PyYAML was built with it (about 20x faster), else the pure-Python loader.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse once: the node tree (for line numbers in errors) and the data built from it."""
+    loader = _SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+    return root, data
+
+
 def parse_config(text: str, path: str = "<string>") -> PipelineConfig:
     """Validate YAML text; raise NexusConfigError with 'file:line: key: message' lines."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
