@@ -217,3 +217,16 @@ def test_missing_landed_table_is_a_config_error(backend: Backend, mini_project: 
     )
     with pytest.raises(NexusConfigError, match=r"landing\.nope does not exist"):
         load_source(duck, source, config.schemas, Path("."), dt.timedelta(0), _run(1))
+
+
+def test_ndjson_fields_null_in_the_first_rows_are_kept(backend: Backend, tmp_path: Path) -> None:
+    """A field first seen after 25,000 null rows still loads (DuckDB samples 20k rows by default)."""
+    import json
+
+    wh, _ = backend
+    path = tmp_path / "events.ndjson"
+    with path.open("w") as fh:
+        for i in range(30_000):
+            fh.write(json.dumps({"id": i, "email": None if i < 25_000 else f"a{i}@x.org"}) + "\n")
+    wh.dialect.stage_files(wh, "nexus_stage_ndjson", [str(path)], "ndjson", "_source_file")
+    assert wh.fetchall('SELECT count(email), count(*) FROM "nexus_stage_ndjson"') == [(5_000, 30_000)]

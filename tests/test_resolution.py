@@ -839,6 +839,61 @@ def test_noise_rule_change_state_loss_and_rewritten_core_fall_back_to_full(
     check_against_reference(env, looser)
 
 
+# -- byte order and scratch tables -------------------------------------------------------------------
+
+TRICKY = [
+    "B",
+    "a",
+    "Z",
+    "z",
+    "",
+    " ",
+    "~",
+    "\x7f",
+    "\u00e9",
+    "\u00e9a",
+    "e\u0301",
+    "\u0100",
+    "\uffff",
+    "\U0001f600",
+    "aa",
+]
+
+
+def test_duckdb_binary_collate_is_byte_order() -> None:
+    """DuckDBDialect.binary_collate adds nothing: DuckDB already orders (and takes min of)
+    VARCHAR by UTF-8 bytes, which is what birth ids rely on."""
+    d = DuckDBDialect()
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (v VARCHAR)")
+    conn.executemany("INSERT INTO t VALUES (?)", [[v] for v in TRICKY])
+    by_bytes = sorted(TRICKY, key=lambda v: v.encode())
+    got = [r[0] for r in conn.execute(f"SELECT v FROM t ORDER BY {d.binary_collate('v')}").fetchall()]
+    assert got == by_bytes
+    assert conn.execute("SELECT min(v), max(v) FROM t").fetchone() == (by_bytes[0], by_bytes[-1])
+    assert conn.execute("SELECT 'B' < 'a', 'z' < '\u00e9'").fetchone() == (True, True)
+
+
+def test_birth_id_is_the_byte_smallest_identifier(env: Env) -> None:
+    # code-point (byte) order: "Z" < "a" < "z" < "\u00e9"; a locale collation would differ
+    values = ["\u00e9@x.io", "z@x.io", "a@x.io", "Z@x.io"]
+    load(env, [("crm", "g", "email", v, T0) for v in values])
+    s = resolve(env)
+    assert s.mode == "full" and s.born == 1
+    assert set(current_map(env).values()) == {birth_id("email", "Z@x.io")}
+
+
+def test_scratch_tables_are_temporary_and_dropped(env: Env) -> None:
+    load(env, chain_rows(50))
+    resolve(env)
+    t1 = T0 + dt.timedelta(hours=1)
+    load(env, [("web", "n1", "email", "new@x.io", t1), ("web", "n1", "email", chain_rows(50)[0][3], t1)])
+    assert resolve(env, since=T0).mode == "incremental"
+    left = env.wh.fetchall("SELECT schema_name, table_name FROM duckdb_tables() WHERE table_name LIKE '%__tmp_%'")
+    assert left == []
+    check_against_reference(env)
+
+
 # -- PostgreSQL (only when a postgres dialect exists and a server answers) ----------------------------
 
 

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 _FILE_READERS = {
     "csv": "read_csv({paths}, header = true, all_varchar = true, union_by_name = true, filename = true)",
     "parquet": "read_parquet({paths}, union_by_name = true, filename = true)",
-    "ndjson": "read_json({paths}, format = 'newline_delimited', union_by_name = true, filename = true)",
+    # sample_size = -1: infer types from every row. With the default sample, a field that is null
+    # in the first 20k rows is typed NULL and its later values are silently dropped.
+    "ndjson": "read_json({paths}, format = 'newline_delimited', union_by_name = true, filename = true, sample_size = -1)",
 }
 
 
@@ -81,6 +83,11 @@ class DuckDBDialect(Dialect):
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def binary_collate(self, expr: str) -> str:
+        """DuckDB already compares VARCHAR byte-wise (checked: ``'B' < 'a'``, and multibyte UTF-8
+        sorts like Python's ``sorted`` of the UTF-8 bytes), so no collation is added."""
+        return expr
 
     def cursor(self, connection: Any) -> Any:
         # A DuckDB "cursor" is a second connection with its own temp tables and transaction;

@@ -13,8 +13,12 @@ so the loop terminates; at the fixpoint every edge has P(u) = P(v) and P(P(x)) =
 component carries one label, which is its smallest node id (the smallest node is always a root).
 Only edges whose ends still carry different labels take part in a round, so late rounds are
 cheap. Nodes without any edge are their own component and never enter the loop; each round's
-table carries a changed flag, so counting changes needs no join. No recursive CTE, no depth
-bound: a round cap fails loudly instead.
+table carries a changed flag, so counting changes needs no join. From round 2 on it also flags
+*settled* nodes: their parent p is a root that no differently-labelled edge touches, so p's
+nodes are one whole component already pointing at its smallest node (a fixpoint). When at least
+a quarter of the live nodes are settled they are set aside with their edges, and later rounds
+(which mostly work on chains and giant components) only touch the rest. No recursive CTE, no
+depth bound: a round cap fails loudly instead.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ def connected_components(
     scratch: Callable[[str], str],
     max_rounds: int = 100,
     what: str = "identity resolution",
+    temp: bool = False,
 ) -> ComponentsResult:
     """Label every node with the smallest node id of its connected component.
 
@@ -55,6 +60,7 @@ def connected_components(
     edges: a relation with integer columns ``a``, ``b`` (undirected; each pair once is enough).
     labels: the table to create, with columns ``node, label``.
     scratch: turns a short name into a qualified scratch-table name.
+    temp: create the round tables and `labels` as temporary tables (unqualified scratch names).
     Raises ResolutionCapError if labels still change after ``max_rounds`` rounds.
     """
     if max_rounds < 1:
@@ -66,18 +72,34 @@ def connected_components(
         cur,
         f"SELECT n.node, n.node AS parent FROM ({nodes_sql}) n "
         f"WHERE n.node IN (SELECT a FROM {edges}) OR n.node IN (SELECT b FROM {edges})",
+        temp=temp,
     )
     result = ComponentsResult()
     changed = -1
+    live_edges = edges
+    edge_names = [scratch("cc_e0"), scratch("cc_e1")]
+    done = scratch("cc_done")
+    pruned = False
     for round_no in range(1, max_rounds + 1):
         started = time.perf_counter()
-        # `old` is the node's parent before the round (k = 0), so the change count needs no join
+        # `old` is the node's parent before the round (k = 0), so the change count needs no join.
+        # `settled`: the node's parent p is a root (P(p) = p) that no edge with differently
+        # labelled ends touches. Then every edge at p's nodes stays inside them, so they are one
+        # whole component, all pointing at its smallest node: a fixpoint, never changed again.
+        if round_no == 1:  # every edge still joins two different labels: nothing is settled
+            act, settled = "", "0"
+        else:
+            act = ", act AS (SELECT pa AS p FROM ep UNION SELECT pb FROM ep)"
+            settled = (
+                "CASE WHEN h.old = g.node AND g.old = g.node AND NOT EXISTS "
+                "(SELECT 1 FROM act x WHERE x.p = g.node) THEN 1 ELSE 0 END"
+            )
         replace_table(
             wh,
             nxt,
             f"""WITH ep AS (
     SELECT e.a, e.b, pa.parent AS pa, pb.parent AS pb
-    FROM {edges} e
+    FROM {live_edges} e
     JOIN {cur} pa ON pa.node = e.a
     JOIN {cur} pb ON pb.node = e.b
     WHERE pa.parent <> pb.parent
@@ -89,13 +111,35 @@ def connected_components(
     UNION ALL SELECT pb, pa, 1 FROM ep WHERE pa < pb
 ), h AS (
     SELECT node, min(p) AS parent, min(CASE WHEN k = 0 THEN p END) AS old FROM cand GROUP BY node
-)
-SELECT h.node, g.parent, CASE WHEN g.parent <> h.old THEN 1 ELSE 0 END AS changed
+){act}
+SELECT h.node, g.parent, CASE WHEN g.parent <> h.old THEN 1 ELSE 0 END AS changed, {settled} AS settled
 FROM h JOIN h g ON g.node = h.parent""",
+            temp=temp,
         )
-        changed = int(wh.scalar(f"SELECT sum(changed) FROM {nxt}") or 0)
+        row = wh.fetchone(f"SELECT sum(changed), sum(settled), count(*) FROM {nxt}") or (0, 0, 0)
+        changed, n_settled, n_live = (int(x or 0) for x in row)
         run_statement(wh, f"DROP TABLE {cur}")
-        cur, nxt = nxt, cur
+        if changed and n_settled and n_settled * 4 >= n_live:
+            # set the finished components aside; the next rounds run on the rest only
+            if pruned:
+                run_statement(wh, f"INSERT INTO {done} (node, parent) SELECT node, parent FROM {nxt} WHERE settled = 1")
+            else:
+                replace_table(wh, done, f"SELECT node, parent FROM {nxt} WHERE settled = 1", temp=temp)
+                pruned = True
+            replace_table(wh, cur, f"SELECT node, parent FROM {nxt} WHERE settled = 0", temp=temp)
+            run_statement(wh, f"DROP TABLE {nxt}")
+            target = edge_names[0] if live_edges != edge_names[0] else edge_names[1]
+            replace_table(
+                wh,
+                target,
+                f"SELECT e.a, e.b FROM {live_edges} e WHERE e.a IN (SELECT node FROM {cur})",
+                temp=temp,
+            )
+            if live_edges != edges:
+                run_statement(wh, f"DROP TABLE {live_edges}")
+            live_edges = target
+        else:
+            cur, nxt = nxt, cur
         result.rounds = round_no
         result.rows_per_round.append(changed)
         result.seconds_per_round.append(round(time.perf_counter() - started, 4))
@@ -109,10 +153,16 @@ FROM h JOIN h g ON g.node = h.parent""",
             "(the number of rounds grows roughly with the log of the longest chain) or check "
             "for an unexpected giant component (a hub that should be blocked or limited)."
         )
+    parents = f"(SELECT node, parent FROM {cur} UNION ALL SELECT node, parent FROM {done})" if pruned else cur
     replace_table(
         wh,
         labels,
-        f"SELECT n.node, COALESCE(c.parent, n.node) AS label FROM ({nodes_sql}) n LEFT JOIN {cur} c ON c.node = n.node",
+        f"SELECT n.node, COALESCE(c.parent, n.node) AS label FROM ({nodes_sql}) n LEFT JOIN {parents} c ON c.node = n.node",
+        temp=temp,
     )
     run_statement(wh, f"DROP TABLE {cur}")
+    if pruned:
+        run_statement(wh, f"DROP TABLE {done}")
+    if live_edges != edges:
+        run_statement(wh, f"DROP TABLE {live_edges}")
     return result

@@ -244,7 +244,8 @@ class _Resolver:
     # -- helpers -------------------------------------------------------------------------------
     def t(self, name: str) -> str:
         """A scratch table of this entity type (dropped at the end of the call)."""
-        qualified = self.d.table(self.schema, f"nexus_{self.entity_type}__tmp_{name}")
+        # a temporary table: unqualified (it lives in the session's temp schema)
+        qualified = self.d.quote(f"nexus_{self.entity_type}__tmp_{name}")
         if qualified not in self._scratch_names:
             self._scratch_names.append(qualified)
         return qualified
@@ -254,8 +255,13 @@ class _Resolver:
 
     def ctas(self, name: str, select_sql: str) -> str:
         target = self.t(name)
-        replace_table(self.wh, target, select_sql)
+        replace_table(self.wh, target, select_sql, temp=True)
         return target
+
+    def drop(self, *names: str) -> None:
+        """Drop scratch tables that are no longer needed (keeps the peak memory of temp tables down)."""
+        for name in names:
+            run_statement(self.wh, f"DROP TABLE IF EXISTS {self.t(name)}")
 
     def exec(self, sql: str) -> None:
         run_statement(self.wh, sql)
@@ -410,49 +416,72 @@ FROM (
 FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
       WHERE {where} AND edge_id IS NOT NULL) g""",
         )
+        # memberships: the distinct (group, identifier) pairs first (one pass over core), then two
+        # joins on those pairs only
         replace_table(
             self.wh,
             self.members_t,
-            f"""SELECT DISTINCT g.gid, n.node
-FROM {self.core} c
-JOIN {self.groups_t} g ON g.source = COALESCE(c.source, '') AND g.edge_id = c.edge_id
-JOIN {stats} n ON n.itype = c.identifier_type AND n.ivalue = c.identifier_value
-WHERE {self.where("c")} AND c.edge_id IS NOT NULL""",
+            f"""SELECT g.gid, n.node
+FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
+          identifier_value AS ivalue
+      FROM {self.core} WHERE {where} AND edge_id IS NOT NULL) c
+JOIN {self.groups_t} g ON g.source = c.source AND g.edge_id = c.edge_id
+JOIN {stats} n ON n.itype = c.itype AND n.ivalue = c.ivalue""",
         )
-        nodes = self.ctas(
-            "nodes",
-            f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows,
-    COALESCE(g.n_groups, 0) AS n_groups, n.is_blocked,
+        # per-node flags without the strings (those stay in `stats`, joined back by node id)
+        flags = self.ctas(
+            "flags",
+            f"""SELECT n.node, COALESCE(g.n_groups, 0) AS n_groups, n.is_blocked,
     {self.hub_expr("n.itype", "g.n_groups", "n.is_blocked")} AS is_hub
 FROM {stats} n
 LEFT JOIN (SELECT node, count(*) AS n_groups FROM {self.members_t} GROUP BY node) g ON g.node = n.node""",
         )
         # 2. edges: a star from each group to its smallest linkable node ---------------------------
-        edges = self._star_edges(self.members_t, nodes)
+        edges = self._star_edges(self.members_t, flags)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
-        labels = self._components(s, f"SELECT node FROM {nodes} WHERE NOT is_blocked", edges)
+        labels = self._components(s, f"SELECT node FROM {flags} WHERE NOT is_blocked", edges)
+        self.drop("gm", "edges")
 
         # 4. ids against the previous map ---------------------------------------------------
+        map_before = self.count(f"SELECT count(*) FROM {self.map}")
+        if map_before:
+            prev = f"""m.entity_id AS prev_eid, m.is_hub AS prev_hub, m.first_seen_at AS prev_first,
+    m.last_seen_at AS prev_last
+FROM {labels} l
+JOIN {stats} n ON n.node = l.node
+JOIN {flags} f ON f.node = l.node
+LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue"""
+        else:  # first run: nothing to join the (empty) map on
+            d = self.d
+            prev = f"""CAST(NULL AS {d.text_type}) AS prev_eid, CAST(NULL AS BOOLEAN) AS prev_hub,
+    CAST(NULL AS {d.timestamp_type}) AS prev_first, CAST(NULL AS {d.timestamp_type}) AS prev_last
+FROM {labels} l
+JOIN {stats} n ON n.node = l.node
+JOIN {flags} f ON f.node = l.node"""
         cur = self.ctas(
             "cur",
-            f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.is_hub, l.label AS cid,
-    m.entity_id AS prev_eid, m.is_hub AS prev_hub, m.first_seen_at AS prev_first,
-    m.last_seen_at AS prev_last
-FROM {nodes} n
-JOIN {labels} l ON l.node = n.node
-LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue""",
+            f"""SELECT l.node, n.first_seen_at, n.last_seen_at, f.is_hub, l.label AS cid,
+    {prev}""",
         )
-        prev_size = self.ctas(
-            "prev_size",
-            f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id",
-        )
-        new = self._assign_ids(s, cur, prev_size, taken=prev_size, ordered=True)
+        if map_before:
+            prev_size = self.ctas(
+                "prev_size",
+                f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id",
+            )
+        else:
+            prev_size = self.ctas(
+                "prev_size",
+                f"SELECT CAST(NULL AS {self.d.text_type}) AS entity_id, CAST(0 AS {self.d.bigint_type}) AS n_prev "
+                "WHERE FALSE",
+            )
+        new = self._assign_ids(s, cur, prev_size, names=stats, taken=prev_size, ordered=True)
+        self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "comp")
         gone = (
-            f"NOT EXISTS (SELECT 1 FROM {new} n WHERE n.itype = {self.map}.identifier_type "
+            f"NOT EXISTS (SELECT 1 FROM {stats} n WHERE NOT n.is_blocked AND n.itype = {self.map}.identifier_type "
             f"AND n.ivalue = {self.map}.identifier_value)"
         )
-        s.removed = self.count(f"SELECT count(*) FROM {self.map} WHERE {gone}")
+        s.removed = self.count(f"SELECT count(*) FROM {self.map} WHERE {gone}") if map_before else 0
 
         # 5. writes ---------------------------------------------------------------------------
         if s.removed:
@@ -463,18 +492,19 @@ LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n
             )
             self.exec(f"DELETE FROM {self.map} WHERE {gone}")
         s.log_rows = s.removed
-        self._write_log_and_map(s, new)
+        self._write_log_and_map(s, new, stats)
         replace_table(
             self.wh,
             self.nodes_t,
             f"""SELECT n.node, n.itype AS identifier_type, n.ivalue AS identifier_value, n.first_seen_at,
-    n.last_seen_at, n.n_rows, n.n_groups, n.is_blocked, n.is_hub, l.label, w.entity_id
-FROM {nodes} n
+    n.last_seen_at, n.n_rows, f.n_groups, n.is_blocked, f.is_hub, l.label, w.entity_id
+FROM {stats} n
+JOIN {flags} f ON f.node = n.node
 LEFT JOIN {labels} l ON l.node = n.node
 LEFT JOIN {new} w ON w.node = n.node""",
         )
         s.identifiers = self.count(f"SELECT count(*) FROM {self.map}")
-        s.entities = self.count(f"SELECT count(DISTINCT label) FROM {self.nodes_t} WHERE NOT is_blocked")
+        s.entities = self.count(f"SELECT count(DISTINCT label) FROM {labels} WHERE label IS NOT NULL")
         self._finish(s, loaded_high=high, loaded_rows=total)
 
     # -- incremental path ------------------------------------------------------------------
@@ -616,9 +646,9 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
             "prev_size",
             f"SELECT prev_eid AS entity_id, count(*) AS n_prev FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid",
         )
-        new = self._assign_ids(s, cur, prev_size, taken=self.nodes_t, ordered=False)
+        new = self._assign_ids(s, cur, prev_size, names=cur, taken=self.nodes_t, ordered=False)
         # 7. writes -----------------------------------------------------------------------------
-        self._write_log_and_map(s, new)
+        self._write_log_and_map(s, new, cur)
         self.exec(
             f"""DELETE FROM {self.nodes_t} WHERE node IN (
     SELECT node FROM {tn} UNION ALL SELECT node FROM {upd} WHERE is_blocked AND NOT is_new)"""
@@ -673,6 +703,7 @@ WHERE g.node <> r.rep""",
             scratch=self.t,
             max_rounds=self.max_rounds,
             what=f"identity resolution of {self.entity_type!r}",
+            temp=True,
         )
         s.rounds, s.rows_per_round, s.seconds_per_round = (
             cc.rounds,
@@ -687,13 +718,15 @@ WHERE g.node <> r.rep""",
         cur: str,
         prev_size: str,
         *,
+        names: str,
         taken: str,
         ordered: bool,
     ) -> str:
         """The `new` table: every node of `cur` with its entity id, log reason and changed flag.
 
-        `cur` has node, itype, ivalue, first/last seen, is_hub, cid (component), prev_eid and the
-        previous map values; `prev_size` counts the previous identifiers of every entity in
+        `cur` has node, first/last seen, is_hub, cid (component), prev_eid and the previous map
+        values (and itype, ivalue unless ``ordered``); `names` is a relation with node, itype and
+        ivalue for every node of `cur` (the strings are joined back by node id only where needed); `prev_size` counts the previous identifiers of every entity in
         `cur`; `taken` is a relation with an ``entity_id`` column holding every id in use.
         ``ordered``: node ids follow the byte order of identifiers, so the smallest node of a
         component is its smallest identifier.
@@ -740,7 +773,7 @@ FROM (
             "comp0",
             f"""SELECT k.cid, s.entity_id AS survivor, n.itype, n.ivalue, {birth} AS birth
 FROM {cmin} k
-JOIN {cur} n ON n.node = k.first_node
+JOIN {names} n ON n.node = k.first_node
 LEFT JOIN {surv} s ON s.cid = k.cid""",
         )
         # a birth id already in use (only after a split) gets a run-specific hash instead
@@ -761,7 +794,7 @@ LEFT JOIN (
         )
         new = self.ctas(
             "new",
-            f"""SELECT cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
+            f"""SELECT cur.node, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
     cur.is_hub, cur.prev_eid,
     CASE WHEN cur.prev_eid IS NULL THEN
             CASE WHEN comp.survivor IS NULL THEN 'born' ELSE 'accreted' END
@@ -789,7 +822,8 @@ FROM {new}"""
         "entity_type, identifier_type, identifier_value, entity_id, previous_entity_id, reason, run_id, resolved_at"
     )
 
-    def _write_log_and_map(self, s: ResolutionSummary, new: str) -> None:
+    def _write_log_and_map(self, s: ResolutionSummary, new: str, names: str) -> None:
+        """Log and map writes from `new`; `names` gives node -> itype, ivalue."""
         et, rid, ra = (
             self.lit(self.entity_type),
             self.lit(self.run_id),
@@ -799,20 +833,20 @@ FROM {new}"""
         if self._reasons:
             self.exec(
                 f"""INSERT INTO {self.log} ({self._log_cols})
-SELECT {et}, itype, ivalue, entity_id, prev_eid, reason, {rid}, {ra}
-FROM {new} WHERE reason IS NOT NULL"""
+SELECT {et}, x.itype, x.ivalue, n.entity_id, n.prev_eid, n.reason, {rid}, {ra}
+FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.reason IS NOT NULL"""
             )
         if s.changed_rows:
             self.exec(
-                f"DELETE FROM {self.map} WHERE EXISTS (SELECT 1 FROM {new} n WHERE n.changed "
-                f"AND n.prev_eid IS NOT NULL AND n.itype = {self.map}.identifier_type "
-                f"AND n.ivalue = {self.map}.identifier_value)"
+                f"DELETE FROM {self.map} WHERE EXISTS (SELECT 1 FROM {new} n JOIN {names} x ON x.node = n.node "
+                f"WHERE n.changed AND n.prev_eid IS NOT NULL AND x.itype = {self.map}.identifier_type "
+                f"AND x.ivalue = {self.map}.identifier_value)"
             )
             self.exec(
                 f"""INSERT INTO {self.map} (entity_type, identifier_type, identifier_value, entity_id,
     first_seen_at, last_seen_at, resolved_at, is_hub)
-SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub
-FROM {new} WHERE changed"""
+SELECT {et}, x.itype, x.ivalue, n.entity_id, n.first_seen_at, n.last_seen_at, {ra}, n.is_hub
+FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.changed"""
             )
 
     def _finish(self, s: ResolutionSummary, *, loaded_high: Any, loaded_rows: int) -> None:

@@ -1,7 +1,7 @@
 WITH ids AS (
     SELECT entity_id,
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'domain' AND identifier_value IS NOT NULL))[1] AS "domain",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'crm_company_id' AND identifier_value IS NOT NULL))[1] AS "crm_company_id",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'domain' AND identifier_value IS NOT NULL))[1] AS "domain",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'crm_company_id' AND identifier_value IS NOT NULL))[1] AS "crm_company_id",
            MIN(first_seen_at) AS first_seen_at,
            MAX(last_seen_at) AS last_seen_at,
            bool_and(is_hub) AS is_hub,
@@ -18,9 +18,9 @@ srcs AS (
 ),
 trs AS (
     SELECT entity_id,
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL))[1] AS "name",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'industry' AND trait_value IS NOT NULL))[1] AS "industry",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'size' AND trait_value IS NOT NULL))[1] AS "size"
+           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value DESC) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL))[1] AS "name",
+           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value DESC) FILTER (WHERE trait_name = 'industry' AND trait_value IS NOT NULL))[1] AS "industry",
+           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value DESC) FILTER (WHERE trait_name = 'size' AND trait_value IS NOT NULL))[1] AS "size"
     FROM "nexus"."nexus_entity_traits"
     WHERE entity_type = 'group'
     GROUP BY entity_id

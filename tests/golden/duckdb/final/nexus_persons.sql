@@ -1,11 +1,11 @@
 WITH ids AS (
     SELECT entity_id,
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'email' AND identifier_value IS NOT NULL))[1] AS "email",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'phone' AND identifier_value IS NOT NULL))[1] AS "phone",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'user_id' AND identifier_value IS NOT NULL))[1] AS "user_id",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'anonymous_id' AND identifier_value IS NOT NULL))[1] AS "anonymous_id",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'crm_contact_id' AND identifier_value IS NOT NULL))[1] AS "crm_contact_id",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'billing_customer_id' AND identifier_value IS NOT NULL))[1] AS "billing_customer_id",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'email' AND identifier_value IS NOT NULL))[1] AS "email",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'phone' AND identifier_value IS NOT NULL))[1] AS "phone",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'user_id' AND identifier_value IS NOT NULL))[1] AS "user_id",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'anonymous_id' AND identifier_value IS NOT NULL))[1] AS "anonymous_id",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'crm_contact_id' AND identifier_value IS NOT NULL))[1] AS "crm_contact_id",
+           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value DESC) FILTER (WHERE identifier_type = 'billing_customer_id' AND identifier_value IS NOT NULL))[1] AS "billing_customer_id",
            MIN(first_seen_at) AS first_seen_at,
            MAX(last_seen_at) AS last_seen_at,
            bool_and(is_hub) AS is_hub,
@@ -22,9 +22,9 @@ srcs AS (
 ),
 trs AS (
     SELECT entity_id,
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL))[1] AS "name",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'title' AND trait_value IS NOT NULL))[1] AS "title",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'plan' AND trait_value IS NOT NULL))[1] AS "plan"
+           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value DESC) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL))[1] AS "name",
+           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value DESC) FILTER (WHERE trait_name = 'title' AND trait_value IS NOT NULL))[1] AS "title",
+           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value DESC) FILTER (WHERE trait_name = 'plan' AND trait_value IS NOT NULL))[1] AS "plan"
     FROM "nexus"."nexus_entity_traits"
     WHERE entity_type = 'person'
     GROUP BY entity_id
