@@ -66,6 +66,7 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
     if unknown:
         raise NexusConfigError(f"unknown layer(s) {', '.join(unknown)}; layers are {', '.join(LAYERS)}")
     common = _common_args(config)
+    data_dir = str(config.resolved_data_dir())  # once: resolving a path touches the filesystem
     raw_tasks: dict[str, Any] = {}
     source_tasks: dict[str, Any] = {}
     if "raw" in layers:
@@ -74,7 +75,7 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
                 raw_tasks[source.name] = NexusRawOperator(
                     task_id=source.name,
                     source=source,
-                    data_dir=str(config.resolved_data_dir()),
+                    data_dir=data_dir,
                     lookback=int(config.incremental.lookback.total_seconds()),
                     **common,
                 )
