@@ -29,6 +29,10 @@ class WarehouseLockedError(NexusError):
     """The warehouse is locked by another writer; a retry may succeed."""
 
 
+class WarehouseUnavailableError(NexusError):
+    """The warehouse could not be reached; a retry may succeed."""
+
+
 class NexusBusyError(NexusError):
     """Another run holds the source or layer; a retry later will succeed."""
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlparse
 
 from airflow_provider_nexus.dialects import Dialect, dialect_for_connection, get_dialect
+from airflow_provider_nexus.errors import NexusError, WarehouseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,15 @@ class Warehouse:
         else:
             resolved = dialect
         hook = resolved.make_hook(conn_id)
-        conn = resolved.connect(hook)
+        try:
+            conn = resolved.connect(hook)
+        except NexusError:
+            raise
+        except Exception as exc:
+            # Unreachable host, bad credentials, missing file: say which connection, keep it retryable.
+            raise WarehouseUnavailableError(
+                f"cannot open the {resolved.name} warehouse of connection {conn_id!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         try:
             yield cls(resolved, conn, hook)
         finally:

@@ -151,3 +151,16 @@ def test_a_second_run_cannot_take_a_held_source(duckdb_conn: tuple[str, Path], m
     assert raw.execute(_context("r1"))["rows"] == 5
     with Warehouse.open(conn_id) as wh:
         assert wh.count("nexus_core.nexus_locks") == 0  # released after the task
+
+
+def test_unreachable_warehouse_is_a_clear_retryable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_nexus.errors import WarehouseUnavailableError
+
+    # Port 1 on the loopback: nothing listens there, so the connection is refused at once.
+    monkeypatch.setenv("AIRFLOW_CONN_NOWHERE", "postgres://postgres@127.0.0.1:1/test")
+    op = NexusCoreOperator(task_id="c", conn_id="nowhere", sources=[SOURCE], entity_types=ENTITY_TYPES)
+    with pytest.raises(WarehouseUnavailableError, match="postgres warehouse of connection 'nowhere'") as info:
+        op.execute(_context("r1"))
+    assert not isinstance(info.value, AirflowFailException)  # Airflow will retry it
