@@ -22,7 +22,9 @@ Either way ids are then assigned against the previous identity map:
   (tie: the component with the smaller smallest identifier); the identifiers in the other
   components are logged ``split`` with ``previous_entity_id``. A split-off component with no other
   existing entity gets the birth hash of its smallest identifier, or, if that id is already
-  taken, a hash that also includes the run id;
+  taken, the identifier's "split" hash (data only, so DuckDB and PostgreSQL runs agree whatever
+  their run ids); only if that is taken too (the same identifier split off twice) does the hash
+  include the run id;
 * **removed**: an identifier that was in the map and is now blocked (or no longer in core) leaves
   the map and is logged ``removed`` (``entity_id`` NULL, ``previous_entity_id`` set). Only the
   full path can remove (the incremental path never runs when rules or old core rows changed).
@@ -768,24 +770,34 @@ FROM (
 ) t WHERE rn = 1""",
         )
         birth = self.entity_hash("n.itype", "n.ivalue")
-        alt = self.entity_hash("n.itype", "n.ivalue", lit("split"), lit(self.run_id))
+        split_id = self.entity_hash("n.itype", "n.ivalue", lit("split"))
+        # Only if that id is taken too (the same identifier split off twice): a run-specific one.
+        run_split_id = self.entity_hash("n.itype", "n.ivalue", lit("split"), lit(self.run_id))
         comp0 = self.ctas(
             "comp0",
-            f"""SELECT k.cid, s.entity_id AS survivor, n.itype, n.ivalue, {birth} AS birth
+            f"""SELECT k.cid, s.entity_id AS survivor, n.itype, n.ivalue, {birth} AS birth, {split_id} AS split_id
 FROM {cmin} k
 JOIN {names} n ON n.node = k.first_node
 LEFT JOIN {surv} s ON s.cid = k.cid""",
         )
-        # a birth id already in use (only after a split) gets a run-specific hash instead
+        # A birth id already in use (only after a split) gets the identifier's split id, which
+        # depends on the data alone, so every engine and every run naming gives the same id.
         comp = self.ctas(
             "comp",
-            f"""SELECT n.cid, n.survivor, COALESCE(n.survivor, CASE WHEN t.entity_id IS NULL THEN n.birth ELSE {alt} END)
+            f"""SELECT n.cid, n.survivor, COALESCE(n.survivor, CASE
+        WHEN t.entity_id IS NULL THEN n.birth
+        WHEN t2.entity_id IS NULL THEN n.split_id
+        ELSE {run_split_id} END)
     AS entity_id
 FROM {comp0} n
 LEFT JOIN (
     SELECT DISTINCT entity_id FROM {taken}
     WHERE entity_id IN (SELECT birth FROM {comp0} WHERE survivor IS NULL)
-) t ON t.entity_id = n.birth AND n.survivor IS NULL""",
+) t ON t.entity_id = n.birth AND n.survivor IS NULL
+LEFT JOIN (
+    SELECT DISTINCT entity_id FROM {taken}
+    WHERE entity_id IN (SELECT split_id FROM {comp0} WHERE survivor IS NULL)
+) t2 ON t2.entity_id = n.split_id AND n.survivor IS NULL""",
         )
         same = (
             "cur.prev_eid = comp.entity_id AND cur.prev_hub IS NOT DISTINCT FROM cur.is_hub "
