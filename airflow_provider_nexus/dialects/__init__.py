@@ -9,6 +9,7 @@ from airflow_provider_nexus.errors import NexusConfigError
 DIALECTS: dict[str, str] = {
     "duckdb": "airflow_provider_nexus.dialects.duckdb:DuckDBDialect",
     "postgres": "airflow_provider_nexus.dialects.postgres:PostgresDialect",
+    "snowflake": "airflow_provider_nexus.dialects.snowflake:SnowflakeDialect",
 }
 
 #: Airflow connection types that map to a dialect name.
@@ -16,6 +17,7 @@ CONN_TYPES: dict[str, str] = {
     "duckdb": "duckdb",
     "postgres": "postgres",
     "postgresql": "postgres",
+    "snowflake": "snowflake",
 }
 
 

@@ -1,0 +1,38 @@
+WITH ids AS (
+    SELECT entity_id,
+           (ARRAY_AGG(CASE WHEN identifier_type = 'domain' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "domain",
+           (ARRAY_AGG(CASE WHEN identifier_type = 'crm_company_id' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "crm_company_id",
+           MIN(first_seen_at) AS first_seen_at,
+           MAX(last_seen_at) AS last_seen_at,
+           BOOLAND_AGG(is_hub) AS is_hub,
+           MAX(resolved_at) AS _updated_at
+    FROM "nexus_resolution"."nexus_group_identity_map"
+    GROUP BY entity_id
+),
+srcs AS (
+    SELECT m.entity_id, LISTAGG(DISTINCT i.source, ',') WITHIN GROUP (ORDER BY i.source) AS sources
+    FROM "nexus_resolution"."nexus_group_identity_map" AS m
+    JOIN "nexus_core"."nexus_identifiers" AS i
+      ON i.entity_type = m.entity_type AND i.identifier_type = m.identifier_type AND i.identifier_value = m.identifier_value
+    GROUP BY m.entity_id
+),
+trs AS (
+    SELECT entity_id,
+           (ARRAY_AGG(CASE WHEN trait_name = 'name' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "name",
+           (ARRAY_AGG(CASE WHEN trait_name = 'industry' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "industry",
+           (ARRAY_AGG(CASE WHEN trait_name = 'size' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "size"
+    FROM "nexus"."nexus_entity_traits"
+    WHERE entity_type = 'group'
+    GROUP BY entity_id
+)
+SELECT ids.entity_id AS id,
+       ids."domain",
+       ids."crm_company_id",
+       trs."name",
+       trs."industry",
+       trs."size",
+       ids.first_seen_at, ids.last_seen_at, srcs.sources, ids.is_hub,
+       ids._updated_at
+FROM ids
+LEFT JOIN srcs ON srcs.entity_id = ids.entity_id
+LEFT JOIN trs ON trs.entity_id = ids.entity_id
