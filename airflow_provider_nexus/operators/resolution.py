@@ -60,7 +60,12 @@ class NexusResolutionOperator(NexusBaseOperator):
             if high is not None and since is not None and high <= since:
                 self.log.info("%s: no new identifiers since %s", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
-            with self.exclusive(wh, layer, run), wh.transaction():
+            def advance_watermark(session: Any) -> None:
+                if high is not None:
+                    state.set(RESOLUTION_SCOPE, layer, high, run.run_id, run.now)
+
+            with self.exclusive(wh, layer, run):
+                # the watermark commits in the same transaction as the resolution's writes
                 summary = resolve_entity_type(
                     wh,
                     entity_type=self.entity_type,
@@ -73,9 +78,8 @@ class NexusResolutionOperator(NexusBaseOperator):
                     max_rounds=self.max_rounds,
                     full_refresh=run.full_refresh,
                     since=since,
+                    before_commit=advance_watermark,
                 )
-                if high is not None:
-                    state.set(RESOLUTION_SCOPE, layer, high, run.run_id, run.now)
         result = summary.to_dict()
         self.log.info("resolution %s: %s", self.entity_type, result)
         return result

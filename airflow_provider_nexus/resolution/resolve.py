@@ -46,7 +46,11 @@ incremental one; never part of the public contract):
   id prefix, the ``_loaded_at`` watermark and row count of core covered, map row count, entity
   count, highest node id and gid.
 
-Everything is written in one transaction; re-running with no new data changes nothing.
+Everything is written in one transaction; re-running with no new data changes nothing. Where DDL
+commits an open transaction (Snowflake, BigQuery, Databricks: ``transactional_ddl = False``), the
+run first computes everything in temporary tables and queues its writes to the permanent tables,
+then applies them as DML only, in one transaction; the state tables are a cache validated
+against the map, so an interruption at any point leaves the map and log consistent.
 """
 
 from __future__ import annotations
@@ -55,13 +59,14 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_nexus.dialects.base import check_name
 from airflow_provider_nexus.errors import NexusDataError
-from airflow_provider_nexus.resolution._sql import replace_table, run_statement
+from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
 from airflow_provider_nexus.resolution.components import connected_components
 from airflow_provider_nexus.resolution.noise import NoiseRules
 from airflow_provider_nexus.warehouse import Warehouse
@@ -72,31 +77,36 @@ CORE_TABLE = "nexus_identifiers"
 
 #: Bump when the layout or meaning of the state tables changes: old state then forces a full run.
 STATE_VERSION = 1
-NODES_COLUMNS = [
-    "node",
-    "identifier_type",
-    "identifier_value",
-    "first_seen_at",
-    "last_seen_at",
-    "n_rows",
-    "n_groups",
-    "is_blocked",
-    "is_hub",
-    "label",
-    "entity_id",
-]
-GROUPS_COLUMNS = ["gid", "source", "edge_id"]
-MEMBERS_COLUMNS = ["gid", "node"]
-STATE_COLUMNS = [
-    "version",
-    "fingerprint",
-    "loaded_high",
-    "loaded_rows",
-    "map_rows",
-    "entities",
-    "max_node",
-    "max_gid",
-]
+#: Layout of each state table: column -> kind (mapped to the dialect's type when created).
+STATE_LAYOUTS: dict[str, dict[str, str]] = {
+    "nodes": {
+        "node": "big",
+        "identifier_type": "text",
+        "identifier_value": "text",
+        "first_seen_at": "ts",
+        "last_seen_at": "ts",
+        "n_rows": "big",
+        "n_groups": "big",
+        "is_blocked": "bool",
+        "is_hub": "bool",
+        "label": "big",
+        "entity_id": "text",
+    },
+    "groups": {"gid": "big", "source": "text", "edge_id": "text"},
+    "members": {"gid": "big", "node": "big"},
+    "state": {
+        "version": "big",
+        "fingerprint": "text",
+        "loaded_high": "ts",
+        "loaded_rows": "big",
+        "map_rows": "big",
+        "entities": "big",
+        "max_node": "big",
+        "max_gid": "big",
+    },
+}
+NODES_COLUMNS = list(STATE_LAYOUTS["nodes"])
+STATE_COLUMNS = list(STATE_LAYOUTS["state"])
 
 
 def ensure_resolution_tables(wh: Warehouse, schema: str, entity_type: str) -> None:
@@ -216,8 +226,10 @@ class _Resolver:
         max_rounds: int,
         full_refresh: bool,
         since: datetime | None,
+        before_commit: Callable[[Warehouse], None] | None = None,
     ) -> None:
         self.wh = wh
+        self.before_commit = before_commit
         self.d = wh.dialect
         self.entity_type = check_name(entity_type, "entity type")
         self.id_prefix = check_name(id_prefix, "id prefix")
@@ -242,6 +254,8 @@ class _Resolver:
         self.state_t = self.d.table(self.schema, self.state_names["state"])
         self.fingerprint = self._fingerprint()
         self._scratch_names: list[str] = []
+        #: writes to permanent tables queued until the computation is done (None: run them at once)
+        self._pending: list[str] | None = None if self.d.transactional_ddl else []
 
     # -- helpers -------------------------------------------------------------------------------
     def t(self, name: str) -> str:
@@ -263,10 +277,48 @@ class _Resolver:
     def drop(self, *names: str) -> None:
         """Drop scratch tables that are no longer needed (keeps the peak memory of temp tables down)."""
         for name in names:
-            run_statement(self.wh, f"DROP TABLE IF EXISTS {self.t(name)}")
+            table = self.t(name)
+            if self._pending and any(table in sql for sql in self._pending):
+                continue  # a queued write still reads it
+            drop_table(self.wh, table, temp=True)
 
     def exec(self, sql: str) -> None:
+        """A statement on scratch tables (or a read): runs now."""
         run_statement(self.wh, sql)
+
+    def write(self, sql: str) -> None:
+        """DML on a permanent table: runs now inside the run's transaction, or is queued for it."""
+        if self._pending is None:
+            run_statement(self.wh, sql)
+        else:
+            self._pending.append(sql)
+
+    def _ensure_state_table(self, kind: str) -> None:
+        """Create state table `kind` with its layout (replacing one with another layout)."""
+        name = self.state_names[kind]
+        layout = STATE_LAYOUTS[kind]
+        have = self.wh.columns(self.schema, name)
+        if have == list(layout):
+            return
+        d = self.d
+        types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": "BOOLEAN"}
+        table = d.table(self.schema, name)
+        if have:
+            run_statement(self.wh, f"DROP TABLE {table}")
+        cols = ", ".join(f"{col} {types[kind_]}" for col, kind_ in layout.items())
+        run_statement(self.wh, f"CREATE TABLE {table} ({cols})")
+
+    def _rebuild(self, kind: str, select_sql: str) -> str:
+        """Full path: state table `kind` := `select_sql`; returns the relation to read it from."""
+        table = self.d.table(self.schema, self.state_names[kind])
+        if self._pending is None:
+            replace_table(self.wh, table, select_sql)
+            return table
+        staged = self.ctas(f"next_{kind}", select_sql)
+        cols = ", ".join(STATE_LAYOUTS[kind])
+        self.write(f"DELETE FROM {table}")
+        self.write(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staged}")
+        return staged
 
     def count(self, sql: str) -> int:
         return int(self.wh.scalar(sql) or 0)
@@ -320,37 +372,49 @@ class _Resolver:
             raise NexusDataError(
                 f"identity resolution needs {self.core}, which does not exist: run the core layer first"
             )
-        with self.wh.transaction():
+        if self._pending is None:
+            with self.wh.transaction():  # DDL included: a failure leaves no trace at all
+                ensure_resolution_tables(self.wh, self.schema, self.entity_type)
+                self._compute(s)
+                if self.before_commit is not None:
+                    self.before_commit(self.wh)
+        else:
             ensure_resolution_tables(self.wh, self.schema, self.entity_type)
-            state, reason = self._usable_state()
-            if state is not None:
-                s.mode = "incremental"
-                self._resolve_incremental(s, state)
-            else:
-                s.mode = "full"
-                s.fallback_reason = reason
-                self._resolve_full(s)
-            # On failure the rollback removes the scratch tables with everything else.
-            for name in self._scratch_names:
-                run_statement(self.wh, f"DROP TABLE IF EXISTS {name}")
+            self._compute(s)
+            with self.wh.transaction():
+                for sql in self._pending:
+                    run_statement(self.wh, sql)
+                if self.before_commit is not None:
+                    self.before_commit(self.wh)
+        s.blocked, s.hubs = self.wh.fetchone(
+            f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END) FROM {self.nodes_t}"
+        ) or (0, 0)
+        s.blocked, s.hubs = int(s.blocked or 0), int(s.hubs or 0)
+        # On failure the session's end (or the rollback) removes the scratch tables.
+        for name in self._scratch_names:
+            drop_table(self.wh, name, temp=True)
         s.seconds = round(time.perf_counter() - started, 3)
         return s
+
+    def _compute(self, s: ResolutionSummary) -> None:
+        state, reason = self._usable_state()
+        if state is not None:
+            s.mode = "incremental"
+            self._resolve_incremental(s, state)
+        else:
+            s.mode = "full"
+            s.fallback_reason = reason
+            self._resolve_full(s)
 
     def _usable_state(self) -> tuple[_State | None, str]:
         """The persisted state if the incremental path may run, else (None, why not)."""
         if self.since is None or self.full_refresh:
             return None, ""
-        expected = {
-            "nodes": NODES_COLUMNS,
-            "groups": GROUPS_COLUMNS,
-            "members": MEMBERS_COLUMNS,
-            "state": STATE_COLUMNS,
-        }
-        for kind, cols in expected.items():
+        for kind, layout in STATE_LAYOUTS.items():
             have = self.wh.columns(self.schema, self.state_names[kind])
             if not have:
                 return None, f"no state table {self.state_names[kind]}"
-            if have != cols:
+            if have != list(layout):
                 return None, f"state table {self.state_names[kind]} has another layout"
         rows = self.wh.fetchall(f"SELECT {', '.join(STATE_COLUMNS)} FROM {self.state_t}")
         if len(rows) != 1:
@@ -397,6 +461,8 @@ class _Resolver:
             )
         else:
             s.batch_rows = total
+        for kind in STATE_LAYOUTS:
+            self._ensure_state_table(kind)
 
         # 1. identifiers with dense node ids in byte order, and (source, edge_id) groups ---------
         blocked = self.noise.blocked_predicate(self.d, "i.itype", "i.ivalue")
@@ -410,9 +476,8 @@ FROM (
     FROM {self.core} WHERE {where} GROUP BY identifier_type, identifier_value
 ) i""",
         )
-        replace_table(
-            self.wh,
-            self.groups_t,
+        groups_t = self._rebuild(
+            "groups",
             f"""SELECT ROW_NUMBER() OVER (ORDER BY {bin_("g.source")}, {bin_("g.edge_id")}) AS gid,
     g.source, g.edge_id
 FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
@@ -420,14 +485,13 @@ FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
         )
         # memberships: the distinct (group, identifier) pairs first (one pass over core), then two
         # joins on those pairs only
-        replace_table(
-            self.wh,
-            self.members_t,
+        members_t = self._rebuild(
+            "members",
             f"""SELECT g.gid, n.node
 FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
           identifier_value AS ivalue
       FROM {self.core} WHERE {where} AND edge_id IS NOT NULL) c
-JOIN {self.groups_t} g ON g.source = c.source AND g.edge_id = c.edge_id
+JOIN {groups_t} g ON g.source = c.source AND g.edge_id = c.edge_id
 JOIN {stats} n ON n.itype = c.itype AND n.ivalue = c.ivalue""",
         )
         # per-node flags without the strings (those stay in `stats`, joined back by node id)
@@ -436,10 +500,10 @@ JOIN {stats} n ON n.itype = c.itype AND n.ivalue = c.ivalue""",
             f"""SELECT n.node, COALESCE(g.n_groups, 0) AS n_groups, n.is_blocked,
     {self.hub_expr("n.itype", "g.n_groups", "n.is_blocked")} AS is_hub
 FROM {stats} n
-LEFT JOIN (SELECT node, count(*) AS n_groups FROM {self.members_t} GROUP BY node) g ON g.node = n.node""",
+LEFT JOIN (SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node) g ON g.node = n.node""",
         )
         # 2. edges: a star from each group to its smallest linkable node ---------------------------
-        edges = self._star_edges(self.members_t, flags)
+        edges = self._star_edges(members_t, flags)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
         labels = self._components(s, f"SELECT node FROM {flags} WHERE NOT is_blocked", edges)
@@ -487,17 +551,16 @@ JOIN {flags} f ON f.node = l.node"""
 
         # 5. writes ---------------------------------------------------------------------------
         if s.removed:
-            self.exec(
+            self.write(
                 f"INSERT INTO {self.log} ({self._log_cols}) SELECT {self.lit(self.entity_type)}, "
                 f"identifier_type, identifier_value, NULL, entity_id, 'removed', {self.lit(self.run_id)}, "
                 f"{self.lit(self.resolved_at)} FROM {self.map} WHERE {gone}"
             )
-            self.exec(f"DELETE FROM {self.map} WHERE {gone}")
+            self.write(f"DELETE FROM {self.map} WHERE {gone}")
         s.log_rows = s.removed
         self._write_log_and_map(s, new, stats)
-        replace_table(
-            self.wh,
-            self.nodes_t,
+        self._rebuild(
+            "nodes",
             f"""SELECT n.node, n.itype AS identifier_type, n.ivalue AS identifier_value, n.first_seen_at,
     n.last_seen_at, n.n_rows, f.n_groups, n.is_blocked, f.is_hub, l.label, w.entity_id
 FROM {stats} n
@@ -505,7 +568,8 @@ JOIN {flags} f ON f.node = n.node
 LEFT JOIN {labels} l ON l.node = n.node
 LEFT JOIN {new} w ON w.node = n.node""",
         )
-        s.identifiers = self.count(f"SELECT count(*) FROM {self.map}")
+        # after the writes the map holds exactly the linkable (not blocked) identifiers: one per label row
+        s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
         s.entities = self.count(f"SELECT count(DISTINCT label) FROM {labels} WHERE label IS NOT NULL")
         self._finish(s, loaded_high=high, loaded_rows=total)
 
@@ -570,15 +634,17 @@ LEFT JOIN {self.nodes_t} o ON o.identifier_type = i.itype AND o.identifier_value
     SELECT DISTINCT source, edge_id FROM {b} WHERE edge_id IS NOT NULL
 ) x LEFT JOIN {self.groups_t} g ON g.source = x.source AND g.edge_id = x.edge_id""",
         )
-        self.exec(
-            f"""INSERT INTO {self.groups_t} (gid, source, edge_id)
-SELECT {int(st.max_gid)} + ROW_NUMBER() OVER (ORDER BY {bin_("source")}, {bin_("edge_id")}), source, edge_id
-FROM {bg} WHERE gid IS NULL"""
+        newg = self.ctas(
+            "newg",
+            f"""SELECT {int(st.max_gid)} + ROW_NUMBER() OVER (ORDER BY {bin_("source")}, {bin_("edge_id")}) AS gid,
+    source, edge_id
+FROM {bg} WHERE gid IS NULL""",
         )
+        self.write(f"INSERT INTO {self.groups_t} (gid, source, edge_id) SELECT gid, source, edge_id FROM {newg}")
         bgid = self.ctas(
             "bgid",
-            f"""SELECT x.source, x.edge_id, g.gid FROM (SELECT source, edge_id FROM {bg}) x
-JOIN {self.groups_t} g ON g.source = x.source AND g.edge_id = x.edge_id""",
+            f"SELECT source, edge_id, gid FROM {bg} WHERE gid IS NOT NULL "
+            f"UNION ALL SELECT source, edge_id, gid FROM {newg}",
         )
         nm = self.ctas(
             "nm",
@@ -588,7 +654,9 @@ JOIN {bgid} g ON g.source = r.source AND g.edge_id = r.edge_id
 JOIN {bn} n ON n.itype = r.itype AND n.ivalue = r.ivalue
 WHERE NOT EXISTS (SELECT 1 FROM {self.members_t} m WHERE m.gid = g.gid AND m.node = n.node)""",
         )
-        self.exec(f"INSERT INTO {self.members_t} (gid, node) SELECT gid, node FROM {nm}")
+        self.write(f"INSERT INTO {self.members_t} (gid, node) SELECT gid, node FROM {nm}")
+        # the memberships as they are after this run (the insert above may still be queued)
+        members = f"(SELECT gid, node FROM {self.members_t} UNION ALL SELECT gid, node FROM {nm})"
 
         # 3. new stats of the batch identifiers ---------------------------------------------------
         first = _least("n.o_first", "n.b_first")
@@ -604,7 +672,7 @@ LEFT JOIN (SELECT node, count(*) AS added FROM {nm} GROUP BY node) a ON a.node =
         )
         # 4. the touched set T: old components of the seeds, plus the new identifiers ---------------
         seeds = f"""SELECT node FROM {upd} WHERE NOT is_new AND NOT is_blocked
-UNION SELECT m.node FROM {self.members_t} m WHERE m.gid IN (SELECT gid FROM {nm})"""
+UNION ALL SELECT m.node FROM {members} m WHERE m.gid IN (SELECT gid FROM {nm})"""
         old_labels = self.ctas(
             "old_labels",
             f"""SELECT DISTINCT o.label FROM {self.nodes_t} o
@@ -632,7 +700,7 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
         # 5. components of T ------------------------------------------------------------------------
         tm = self.ctas(
             "tm",
-            f"SELECT m.gid, m.node FROM {self.members_t} m WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub)",
+            f"SELECT m.gid, m.node FROM {members} m WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub)",
         )
         edges = self._star_edges(tm, None)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
@@ -651,11 +719,11 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
         new = self._assign_ids(s, cur, prev_size, names=cur, taken=self.nodes_t, ordered=False)
         # 7. writes -----------------------------------------------------------------------------
         self._write_log_and_map(s, new, cur)
-        self.exec(
+        self.write(
             f"""DELETE FROM {self.nodes_t} WHERE node IN (
     SELECT node FROM {tn} UNION ALL SELECT node FROM {upd} WHERE is_blocked AND NOT is_new)"""
         )
-        self.exec(
+        self.write(
             f"""INSERT INTO {self.nodes_t} ({", ".join(NODES_COLUMNS)})
 SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, n.n_groups, FALSE, n.is_hub,
     l.label, w.entity_id
@@ -799,10 +867,10 @@ LEFT JOIN (
     WHERE entity_id IN (SELECT split_id FROM {comp0} WHERE survivor IS NULL)
 ) t2 ON t2.entity_id = n.split_id AND n.survivor IS NULL""",
         )
+        eq = self.d.null_safe_equal
         same = (
-            "cur.prev_eid = comp.entity_id AND cur.prev_hub IS NOT DISTINCT FROM cur.is_hub "
-            "AND cur.prev_first IS NOT DISTINCT FROM cur.first_seen_at "
-            "AND cur.prev_last IS NOT DISTINCT FROM cur.last_seen_at"
+            f"cur.prev_eid = comp.entity_id AND {eq('cur.prev_hub', 'cur.is_hub')} "
+            f"AND {eq('cur.prev_first', 'cur.first_seen_at')} AND {eq('cur.prev_last', 'cur.last_seen_at')}"
         )
         new = self.ctas(
             "new",
@@ -843,18 +911,18 @@ FROM {new}"""
         )
         s.log_rows += self._reasons
         if self._reasons:
-            self.exec(
+            self.write(
                 f"""INSERT INTO {self.log} ({self._log_cols})
 SELECT {et}, x.itype, x.ivalue, n.entity_id, n.prev_eid, n.reason, {rid}, {ra}
 FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.reason IS NOT NULL"""
             )
         if s.changed_rows:
-            self.exec(
+            self.write(
                 f"DELETE FROM {self.map} WHERE EXISTS (SELECT 1 FROM {new} n JOIN {names} x ON x.node = n.node "
                 f"WHERE n.changed AND n.prev_eid IS NOT NULL AND x.itype = {self.map}.identifier_type "
                 f"AND x.ivalue = {self.map}.identifier_value)"
             )
-            self.exec(
+            self.write(
                 f"""INSERT INTO {self.map} (entity_type, identifier_type, identifier_value, entity_id,
     first_seen_at, last_seen_at, resolved_at, is_hub)
 SELECT {et}, x.itype, x.ivalue, n.entity_id, n.first_seen_at, n.last_seen_at, {ra}, n.is_hub
@@ -868,32 +936,25 @@ FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.changed"""
             self.lit(self.run_id),
             self.lit(self.resolved_at),
         )
-        self.exec(f"DELETE FROM {self.audit} WHERE entity_type = {et} AND run_id = {rid}")
+        self.write(f"DELETE FROM {self.audit} WHERE entity_type = {et} AND run_id = {rid}")
         rows_col = self.d.quote("rows")
-        self.exec(
+        # reads the nodes as written above (queued writes run in order)
+        self.write(
             f"""INSERT INTO {self.audit} (entity_type, identifier_type, identifier_value, kind, edge_groups,
     {rows_col}, run_id, seen_at)
 SELECT {et}, identifier_type, identifier_value, CASE WHEN is_blocked THEN 'blocked' ELSE 'hub' END,
     n_groups, n_rows, {rid}, {ra}
 FROM {self.nodes_t} WHERE is_blocked OR is_hub"""
         )
-        blocked, hubs, max_node = self.wh.fetchone(
-            f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END), "
-            f"max(node) FROM {self.nodes_t}"
-        ) or (0, 0, 0)
-        s.blocked, s.hubs = int(blocked or 0), int(hubs or 0)
-        max_gid = self.count(f"SELECT max(gid) FROM {self.groups_t}")
-        replace_table(
-            self.wh,
-            self.state_t,
-            f"""SELECT CAST({STATE_VERSION} AS {self.d.bigint_type}) AS version,
-    CAST({self.lit(self.fingerprint)} AS {self.d.text_type}) AS fingerprint,
-    CAST({self.lit(loaded_high)} AS {self.d.timestamp_type}) AS loaded_high,
-    CAST({int(loaded_rows)} AS {self.d.bigint_type}) AS loaded_rows,
-    CAST({int(s.identifiers)} AS {self.d.bigint_type}) AS map_rows,
-    CAST({int(s.entities)} AS {self.d.bigint_type}) AS entities,
-    CAST({int(max_node or 0)} AS {self.d.bigint_type}) AS max_node,
-    CAST({int(max_gid or 0)} AS {self.d.bigint_type}) AS max_gid""",
+        big, d = self.d.bigint_type, self.d
+        self.write(f"DELETE FROM {self.state_t}")
+        self.write(
+            f"""INSERT INTO {self.state_t} ({", ".join(STATE_COLUMNS)})
+SELECT CAST({STATE_VERSION} AS {big}), CAST({self.lit(self.fingerprint)} AS {d.text_type}),
+    CAST({self.lit(loaded_high)} AS {d.timestamp_type}), CAST({int(loaded_rows)} AS {big}),
+    CAST({int(s.identifiers)} AS {big}), CAST({int(s.entities)} AS {big}),
+    CAST(COALESCE((SELECT max(node) FROM {self.nodes_t}), 0) AS {big}),
+    CAST(COALESCE((SELECT max(gid) FROM {self.groups_t}), 0) AS {big})"""
         )
 
     _reasons: int = 0
@@ -921,6 +982,7 @@ def resolve_entity_type(
     max_rounds: int = 100,
     full_refresh: bool = False,
     since: datetime | None = None,
+    before_commit: Callable[[Warehouse], None] | None = None,
 ) -> ResolutionSummary:
     """Resolve every identifier of `entity_type` into stable entity ids (see module docstring).
 
@@ -931,6 +993,8 @@ def resolve_entity_type(
     ``noise=None`` applies no noise control at all; pass ``NoiseRules.defaults()`` (or rules
     from config) for blocked values and hub limits. Raises ResolutionCapError when the
     components do not converge within ``max_rounds`` rounds (nothing is written then).
+    ``before_commit`` runs inside the write transaction after the resolution's own writes, so a
+    caller's watermark commits with them (DML only: on some warehouses DDL would commit early).
     """
     return _Resolver(
         wh,
@@ -944,4 +1008,5 @@ def resolve_entity_type(
         max_rounds=max_rounds,
         full_refresh=full_refresh,
         since=since,
+        before_commit=before_commit,
     ).run()
