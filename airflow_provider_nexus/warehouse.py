@@ -127,15 +127,13 @@ class Warehouse:
 
     # -- catalog ---------------------------------------------------------------------------
     def ensure_schema(self, schema: str) -> None:
-        self.execute(self.dialect.create_schema(schema))
+        self.dialect.ensure_schema(self, schema)
 
     def columns(self, schema: str, table: str) -> list[str]:
-        rows = self.fetchall(
-            "SELECT column_name FROM information_schema.columns "
-            f"WHERE table_schema = {self.dialect.literal(schema)} "
-            f"AND table_name = {self.dialect.literal(table)} ORDER BY ordinal_position"
-        )
-        return [str(r[0]).lower() for r in rows]
+        return self.dialect.list_columns(self, schema, table)
+
+    def tables(self, schema: str) -> list[str]:
+        return self.dialect.list_tables(self, schema)
 
     def relation_columns(self, relation: str) -> list[str]:
         """Column names of any relation (temp tables included), lower-cased."""

@@ -126,6 +126,27 @@ class Dialect:
     def create_schema(self, schema: str) -> str:
         return f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}"
 
+    # -- catalog -----------------------------------------------------------------------------
+    def ensure_schema(self, wh: Warehouse, schema: str) -> None:
+        wh.execute(self.create_schema(schema))
+
+    def list_columns(self, wh: Warehouse, schema: str, table: str) -> list[str]:
+        """Column names of `schema`.`table`, lower-cased, in order ([] when it does not exist)."""
+        rows = wh.fetchall(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = {self.literal(schema)} AND table_name = {self.literal(table)} "
+            "ORDER BY ordinal_position"
+        )
+        return [str(r[0]).lower() for r in rows]
+
+    def list_tables(self, wh: Warehouse, schema: str) -> list[str]:
+        """Table names of `schema`, sorted."""
+        rows = wh.fetchall(
+            f"SELECT table_name FROM information_schema.tables WHERE table_schema = {self.literal(schema)} "
+            "ORDER BY table_name"
+        )
+        return [str(r[0]) for r in rows]
+
     def create_table_as(self, target: str, select_sql: str) -> str:
         """Replace `target` with the result of `select_sql`."""
         if self.supports_create_or_replace:
@@ -155,6 +176,19 @@ class Dialect:
             f"(array_agg({value} ORDER BY {order_by} DESC, {self.binary_collate(value)} DESC) "
             f"FILTER (WHERE {condition} AND {value} IS NOT NULL))[1]"
         )
+
+    def drop_table(self, name: str, *, temp: bool = False) -> str:
+        """Drop a table if it exists (`temp`: a session temporary table)."""
+        return f"DROP TABLE IF EXISTS {name}"
+
+    def null_safe_equal(self, a: str, b: str) -> str:
+        """`a` equals `b`, two NULLs counting as equal."""
+        return f"{a} IS NOT DISTINCT FROM {b}"
+
+    def delete_matching_keys(self, target: str, source: str, keys: Sequence[str]) -> str:
+        """DELETE the rows of `target` whose key (one or more columns) has a row in `source`."""
+        cols = ", ".join(self.quote(k) for k in keys)
+        return f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {source})"
 
     def bool_and(self, expr: str) -> str:
         return f"bool_and({expr})"

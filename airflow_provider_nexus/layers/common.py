@@ -102,7 +102,7 @@ class PendingWrites:
     def cleanup(self) -> None:
         for name in self._temp_tables:
             try:
-                self.wh.execute(f"DROP TABLE IF EXISTS {self.wh.dialect.quote(name)}")
+                self.wh.execute(self.wh.dialect.drop_table(self.wh.dialect.quote(name), temp=True))
             except Exception:  # a broken session must not hide the error that broke it
                 pass
         self._temp_tables.clear()
@@ -141,8 +141,7 @@ def replace_by_key(wh: Warehouse, target: str, staged: str, keys: Sequence[str],
     d = wh.dialect
     if not keys:
         raise ValueError("replace_by_key needs at least one key column")
-    match = " AND ".join(f"t.{d.quote(k)} = s.{d.quote(k)}" for k in keys)
-    wh.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {match})")
+    wh.execute(d.delete_matching_keys(target, staged, keys))
     cols = ", ".join(d.quote(c) for c in columns)
     wh.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}")
     return wh.count(staged)
@@ -155,11 +154,8 @@ def replace_model_rows(wh: Warehouse, model: str, target: str, staged: str, colu
     had before are replaced by the new set, so a changed email or a dropped trait does not linger
     and a batch history ends equal to a one-shot build of the latest data.
     """
-    if model in EVENT_CHILD_MODELS:
-        wh.execute(
-            f"DELETE FROM {target} AS t WHERE t.event_id IS NOT NULL AND EXISTS "
-            f"(SELECT 1 FROM {staged} AS s WHERE s.source = t.source AND s.event_id = t.event_id)"
-        )
+    if model in EVENT_CHILD_MODELS:  # rows without an event id match nothing (NULL never equals)
+        wh.execute(wh.dialect.delete_matching_keys(target, staged, ["source", "event_id"]))
     return replace_by_key(wh, target, staged, ["id"], columns)
 
 

@@ -299,7 +299,7 @@ def _merge_stage(
     )
     written = wh.count(d.quote(changed))
     if written:
-        writes.sql(f"DELETE FROM {target} WHERE ({key_list}) IN (SELECT {key_list} FROM {d.quote(changed)})")
+        writes.sql(d.delete_matching_keys(target, d.quote(changed), keys))
         writes.sql(
             f"INSERT INTO {target} ({cols_sql}, {d.quote(ROW_HASH)}, {d.quote(INGESTED_AT)}) "
             f"SELECT {cols_sql}, {d.quote(ROW_HASH)}, {d.literal(ingested_at)} FROM {d.quote(changed)}"

@@ -26,5 +26,9 @@ def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = F
     if wh.dialect.supports_create_or_replace:
         run_statement(wh, f"CREATE OR REPLACE {kind} {target} AS {select_sql}")
     else:
-        run_statement(wh, f"DROP TABLE IF EXISTS {target}")
+        drop_table(wh, target, temp=temp)
         run_statement(wh, f"CREATE {kind} {target} AS {select_sql}")
+
+
+def drop_table(wh: Warehouse, target: str, *, temp: bool = False) -> None:
+    run_statement(wh, wh.dialect.drop_table(target, temp=temp))

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airflow_provider_nexus.errors import ResolutionCapError
-from airflow_provider_nexus.resolution._sql import replace_table, run_statement
+from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
 from airflow_provider_nexus.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def connected_components(
         if round_no == 1:  # every edge still joins two different labels: nothing is settled
             act, settled = "", "0"
         else:
-            act = ", act AS (SELECT pa AS p FROM ep UNION SELECT pb FROM ep)"
+            # duplicates are harmless (only probed by NOT EXISTS); plain UNION is not valid on BigQuery
+            act = ", act AS (SELECT pa AS p FROM ep UNION ALL SELECT pb FROM ep)"
             settled = (
                 "CASE WHEN h.old = g.node AND g.old = g.node AND NOT EXISTS "
                 "(SELECT 1 FROM act x WHERE x.p = g.node) THEN 1 ELSE 0 END"
@@ -118,7 +119,7 @@ FROM h JOIN h g ON g.node = h.parent""",
         )
         row = wh.fetchone(f"SELECT sum(changed), sum(settled), count(*) FROM {nxt}") or (0, 0, 0)
         changed, n_settled, n_live = (int(x or 0) for x in row)
-        run_statement(wh, f"DROP TABLE {cur}")
+        drop_table(wh, cur, temp=temp)
         if changed and n_settled and n_settled * 4 >= n_live:
             # set the finished components aside; the next rounds run on the rest only
             if pruned:
@@ -127,7 +128,7 @@ FROM h JOIN h g ON g.node = h.parent""",
                 replace_table(wh, done, f"SELECT node, parent FROM {nxt} WHERE settled = 1", temp=temp)
                 pruned = True
             replace_table(wh, cur, f"SELECT node, parent FROM {nxt} WHERE settled = 0", temp=temp)
-            run_statement(wh, f"DROP TABLE {nxt}")
+            drop_table(wh, nxt, temp=temp)
             target = edge_names[0] if live_edges != edge_names[0] else edge_names[1]
             replace_table(
                 wh,
@@ -136,7 +137,7 @@ FROM h JOIN h g ON g.node = h.parent""",
                 temp=temp,
             )
             if live_edges != edges:
-                run_statement(wh, f"DROP TABLE {live_edges}")
+                drop_table(wh, live_edges, temp=temp)
             live_edges = target
         else:
             cur, nxt = nxt, cur
@@ -160,9 +161,9 @@ FROM h JOIN h g ON g.node = h.parent""",
         f"SELECT n.node, COALESCE(c.parent, n.node) AS label FROM ({nodes_sql}) n LEFT JOIN {parents} c ON c.node = n.node",
         temp=temp,
     )
-    run_statement(wh, f"DROP TABLE {cur}")
+    drop_table(wh, cur, temp=temp)
     if pruned:
-        run_statement(wh, f"DROP TABLE {done}")
+        drop_table(wh, done, temp=temp)
     if live_edges != edges:
-        run_statement(wh, f"DROP TABLE {live_edges}")
+        drop_table(wh, live_edges, temp=temp)
     return result
