@@ -53,7 +53,9 @@ class StateStore:
             f"run_id {d.text_type}, loaded_at {d.timestamp_type})"
         )
         self.wh.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.locks} (scope {d.text_type} PRIMARY KEY, "
+            # no PRIMARY KEY: several warehouses do not enforce one (BigQuery refuses it without
+            # NOT ENFORCED); `lock` does not rely on it
+            f"CREATE TABLE IF NOT EXISTS {self.locks} (scope {d.text_type} NOT NULL, "
             f"run_id {d.text_type} NOT NULL, acquired_at {d.timestamp_type})"
         )
 
@@ -62,8 +64,12 @@ class StateStore:
     def lock(self, scope: str, run_id: str, now: dt.datetime) -> Iterator[None]:
         """Hold `scope` (a source, or a layer) for this run; another run gets a retryable error.
 
-        The primary key makes the claim atomic on every engine; a retry of the same run re-enters,
-        and a lock older than LOCK_TIMEOUT (its run was killed) is taken over.
+        Claiming is insert-then-look, so it holds where primary keys are not enforced (Snowflake,
+        BigQuery, Redshift, Databricks): a run inserts its row if the scope has none, then reads
+        the scope's rows; if another run's row is there too, it withdraws its own and backs off.
+        A run's read follows its own insert, so two runs can both back off but never both hold.
+        A retry of the same run re-enters; a lock older than LOCK_TIMEOUT (its run was killed) is
+        taken over.
         """
         self._acquire(scope, run_id, now)
         try:
@@ -74,29 +80,35 @@ class StateStore:
                 f"DELETE FROM {self.locks} WHERE scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}"
             )
 
-    def _acquire(self, scope: str, run_id: str, now: dt.datetime) -> None:
+    def _acquire(self, scope: str, run_id: str, now: dt.datetime, attempts: int = 3) -> None:
         d = self.wh.dialect
+        where_scope = f"scope = {d.literal(scope)}"
         try:
             self.wh.execute(
-                f"INSERT INTO {self.locks} (scope, run_id, acquired_at) VALUES "
-                f"({d.literal(scope)}, {d.literal(run_id)}, {d.literal(now)})"
+                f"INSERT INTO {self.locks} (scope, run_id, acquired_at) "
+                f"SELECT {d.literal(scope)}, {d.literal(run_id)}, {d.literal(now)} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.locks} WHERE {where_scope})"
             )
-            return
-        except Exception:
+        except Exception:  # a concurrent insert won the primary key (where one is enforced)
             if self.wh.in_transaction:
                 raise
-        holder = self.wh.fetchone(f"SELECT run_id, acquired_at FROM {self.locks} WHERE scope = {d.literal(scope)}")
-        if holder is None:  # released in between: try once more
-            return self._acquire(scope, run_id, now)
-        holder_run, acquired_at = holder
-        if holder_run == run_id:
-            return
-        if acquired_at is not None and _as_datetime(acquired_at) < now - LOCK_TIMEOUT:
+        rows = self.wh.fetchall(f"SELECT run_id, acquired_at FROM {self.locks} WHERE {where_scope}")
+        others = [(holder, at) for holder, at in rows if holder != run_id]
+        if not others:
+            if rows:
+                return
+            if attempts <= 0:  # released and re-taken as fast as we look: let the task retry
+                raise NexusBusyError(f"{scope} could not be claimed (contended); this task will retry.")
+            return self._acquire(scope, run_id, now, attempts - 1)
+        if len(others) < len(rows):  # we raced another run: withdraw, never hold together
+            self.wh.execute(f"DELETE FROM {self.locks} WHERE {where_scope} AND run_id = {d.literal(run_id)}")
+        holder_run, acquired_at = min(others, key=lambda row: str(row[0]))
+        if len(others) == 1 and acquired_at is not None and _as_datetime(acquired_at) < now - LOCK_TIMEOUT:
             self.wh.execute(
                 f"UPDATE {self.locks} SET run_id = {d.literal(run_id)}, acquired_at = {d.literal(now)} "
-                f"WHERE scope = {d.literal(scope)} AND run_id = {d.literal(holder_run)}"
+                f"WHERE {where_scope} AND run_id = {d.literal(holder_run)}"
             )
-            if self.wh.scalar(f"SELECT run_id FROM {self.locks} WHERE scope = {d.literal(scope)}") == run_id:
+            if [r[0] for r in self.wh.fetchall(f"SELECT run_id FROM {self.locks} WHERE {where_scope}")] == [run_id]:
                 return
         raise NexusBusyError(
             f"{scope} is being processed by run {holder_run!r} (since {acquired_at}); two runs never write "

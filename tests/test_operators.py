@@ -100,7 +100,7 @@ def test_unknown_connection_type_lists_supported(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AIRFLOW_CONN_ODD", '{"conn_type": "oracle", "host": "h"}')
     op = NexusCoreOperator(task_id="c", conn_id="odd", sources=[SOURCE], entity_types=ENTITY_TYPES)
     with pytest.raises(
-        NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: duckdb, postgres"
+        NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: .*duckdb, .*postgres, .*snowflake"
     ):
         op.execute(_context("r1"))
 
@@ -151,6 +151,31 @@ def test_a_second_run_cannot_take_a_held_source(duckdb_conn: tuple[str, Path], m
     assert raw.execute(_context("r1"))["rows"] == 5
     with Warehouse.open(conn_id) as wh:
         assert wh.count("nexus_core.nexus_locks") == 0  # released after the task
+
+
+def test_lock_holds_where_no_primary_key_is_enforced(duck: Any) -> None:
+    """Snowflake, BigQuery, Redshift and Databricks do not enforce keys: two runs may both insert
+    a claim. The one that sees another run's claim withdraws; the holder is never doubled."""
+    import datetime as dt
+
+    from airflow_provider_nexus.errors import NexusBusyError
+    from airflow_provider_nexus.state import StateStore
+
+    now = dt.datetime(2024, 1, 1)
+    state = StateStore(duck, "nexus_core")
+    state.ensure()
+    claims = "SELECT run_id FROM nexus_core.nexus_locks ORDER BY run_id"
+    # both inserts landed, as an unenforced key allows
+    for run in ("run_a", "run_b"):
+        duck.execute(f"INSERT INTO nexus_core.nexus_locks VALUES ('source:s', '{run}', TIMESTAMP '2024-01-01')")
+    with pytest.raises(NexusBusyError, match="being processed by run 'run_a'"):
+        state._acquire("source:s", "run_b", now)
+    assert duck.fetchall(claims) == [("run_a",)]
+    with state.lock("source:s", "run_a", now):  # the holder re-enters (a retry of the same run)
+        assert duck.fetchall(claims) == [("run_a",)]
+    with state.lock("source:s", "run_b", now):
+        assert duck.fetchall(claims) == [("run_b",)]
+    assert duck.fetchall(claims) == []
 
 
 def test_unreachable_warehouse_is_a_clear_retryable_error(monkeypatch: pytest.MonkeyPatch) -> None:
