@@ -80,6 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         batches=args.batches,
         seed=args.seed,
         postgres_uri=args.postgres,
+        connection=args.connection,
     )
 
 
@@ -108,7 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--persons", type=int, default=2000)
     p.add_argument("--batches", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--postgres", metavar="URI", help="run on this PostgreSQL database instead of DuckDB")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--postgres", metavar="URI", help="run on this PostgreSQL database instead of DuckDB")
+    where.add_argument(
+        "--connection",
+        metavar="URI_OR_JSON",
+        help="run on the warehouse of this Airflow connection (as an AIRFLOW_CONN_* value), e.g. Snowflake",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

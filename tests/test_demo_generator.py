@@ -178,6 +178,23 @@ def test_rewriting_a_batch_is_idempotent(tmp_path: Path) -> None:
     assert _landing(tmp_path / "w.duckdb") == before
 
 
+def test_landing_through_a_warehouse_connection_matches_the_direct_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nexus demo --connection` lands billing rows through the dialect (used for Snowflake);
+    on DuckDB it gives the direct path's rows, and landing a batch again changes nothing."""
+    import json
+
+    spec = DemoSpec(persons=300, batches=2, seed=3)
+    direct, via = tmp_path / "direct.duckdb", tmp_path / "via.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_NEXUS_LANDING", json.dumps({"conn_type": "duckdb", "host": str(via)}))
+    for batch in (0, 1, 1):
+        a = gen.write_batch(spec, batch, tmp_path / "a", direct)
+        b = gen.write_batch(spec, batch, tmp_path / "b", gen.WarehouseConnection("nexus_landing"))
+        assert a == b
+    assert _landing(via) == _landing(direct)
+
+
 def test_billing_is_skipped_without_a_database(tmp_path: Path) -> None:
     counts = gen.write_batch(DemoSpec(persons=100, batches=1), 0, tmp_path, None)
     assert "billing__customers" not in counts and counts["crm__contacts"] > 0

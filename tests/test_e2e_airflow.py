@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from airflow_provider_nexus.airflow_run import airflow_env, run_dag_test
 from airflow_provider_nexus.config import load_config
-from airflow_provider_nexus.demo.generator import DemoSpec, batch_times, write_batch
+from airflow_provider_nexus.demo.generator import DemoSpec, WarehouseConnection, batch_times, write_batch
 
 pytestmark = pytest.mark.airflow
 
@@ -30,41 +31,62 @@ PROCESSING_COLUMNS = {"_ingested_at", "_loaded_at", "_updated_at", "resolved_at"
 ENTITY_COLUMNS = {"id", "entity_id", "person_id", "group_id"}
 
 
-def _write_demo_batch(project: Path, batch: int, landing: Path | str) -> None:
+def _write_demo_batch(project: Path, batch: int, landing: Path | str | WarehouseConnection) -> None:
     config = load_config(project / "dags" / "configs" / "nexus_demo.yml")
     write_batch(SPEC, batch, config.resolved_data_dir(), landing)
 
 
 #: How to feed each shipped pipeline with data; a new config needs an entry here.
-DATA_FEEDS: dict[str, Callable[[Path, int, Path | str], None]] = {"nexus_demo.yml": _write_demo_batch}
+DATA_FEEDS: dict[str, Callable[[Path, int, Path | str | WarehouseConnection], None]] = {
+    "nexus_demo.yml": _write_demo_batch
+}
+#: The connection id of pipelines run on a warehouse given as an Airflow connection.
+WAREHOUSE_CONN_ID = "nexus_warehouse"
 
 
 class Project:
-    """A copy of dags/ with its own Airflow home and warehouse (a DuckDB file or a PG database)."""
+    """A copy of dags/ with its own Airflow home and warehouse: a DuckDB file, a PG database, or
+    any Airflow connection (`connection`, JSON) opened in this process inside `session()`."""
 
-    def __init__(self, root: Path, config_file: Path, postgres_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        config_file: Path,
+        postgres_uri: str | None = None,
+        connection: str | None = None,
+        session: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         shutil.copytree(REPO / "dags", root / "dags", ignore=shutil.ignore_patterns("data", "__pycache__"))
         config_path = root / "dags" / "configs" / config_file.name
         self.postgres_uri = postgres_uri
-        if postgres_uri:
-            # The PostgreSQL pipeline differs from the DuckDB one only in its connection.
+        self.connection = connection
+        self.session = session
+        if postgres_uri or connection:
+            # The pipeline differs from the DuckDB one only in its connection.
             text = config_path.read_text()
             duck_line = next(line for line in text.splitlines() if line.startswith("warehouse:"))
-            config_path.write_text(text.replace(duck_line, "warehouse: {conn_id: nexus_postgres}"))
+            conn_id = WAREHOUSE_CONN_ID if connection else "nexus_postgres"
+            config_path.write_text(text.replace(duck_line, f"warehouse: {{conn_id: {conn_id}}}"))
         self.config = load_config(config_path)
         self.warehouse = root / "warehouse.duckdb"
-        if postgres_uri:
+        if connection:
+            conn = connection
+        elif postgres_uri:
             conn = postgres_uri.replace("postgresql://", "postgres://", 1)
         else:
             conn = json.dumps({"conn_type": "duckdb", "host": str(self.warehouse)})
-        self.env = airflow_env(
-            root / "airflow_home", root / "dags", {f"AIRFLOW_CONN_{self.config.warehouse.conn_id.upper()}": conn}
-        )
+        self.conn_env = {f"AIRFLOW_CONN_{self.config.warehouse.conn_id.upper()}": conn}
+        self.env = airflow_env(root / "airflow_home", root / "dags", {**self.conn_env, **(extra_env or {})})
         self.feed = DATA_FEEDS[config_file.name]
 
     def deliver(self, batch: int) -> None:
-        self.feed(self.root, batch, self.postgres_uri or self.warehouse)
+        if self.connection:
+            with self.session():
+                self.feed(self.root, batch, WarehouseConnection(self.config.warehouse.conn_id))
+        else:
+            self.feed(self.root, batch, self.postgres_uri or self.warehouse)
 
     def run(self, when: dt.datetime) -> dict[str, Any]:
         result = run_dag_test(self.env, self.config.dag_id, when)
@@ -76,6 +98,14 @@ class Project:
         return result
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        if self.connection:
+            from airflow_provider_nexus.warehouse import Warehouse
+
+            with self.session(), Warehouse.open(self.config.warehouse.conn_id) as wh:
+                for value in params or []:
+                    sql = sql.replace("?", wh.dialect.literal(value), 1)
+                cur = wh._run(sql, None)
+                return [str(c[0]).lower() for c in cur.description], [tuple(r) for r in cur.fetchall()]
         if self.postgres_uri:
             import psycopg
 

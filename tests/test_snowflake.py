@@ -1,41 +1,22 @@
-"""The Snowflake dialect: the five operators one by one on fakesnow (Snowflake SQL on DuckDB).
+"""The Snowflake dialect on fakesnow (Snowflake SQL on DuckDB), through the real SnowflakeHook.
 
-The product SQL is real Snowflake SQL. Where fakesnow translates or supports something wrongly,
-the work-around lives here, in the test, never in the dialect:
-
-1. ``ALTER TABLE ... SWAP WITH`` is not parsed by fakesnow: ``SnowflakeDialect.publish_tables`` is
-   monkeypatched to the base class's version (DROP target + RENAME staged, in a transaction).
-   The SWAP version is checked separately for the SQL it emits.
-2. ``ALTER SESSION SET TIMEZONE = 'UTC'`` (run by ``SnowflakeDialect.connect``) is "not implemented"
-   in fakesnow: skipped with ``fakesnow.patch(nop_regexes=...)``.
-3. The resolution layer runs DDL (CREATE SCHEMA / CREATE TABLE IF NOT EXISTS, CREATE OR REPLACE
-   [TEMP] TABLE) inside ``Warehouse.transaction()``. fakesnow records VARCHAR lengths of a new
-   table in its ``_fs_global`` catalog database, and DuckDB refuses a transaction writing two
-   databases ("a single transaction can only write to a single attached database"). Real
-   Snowflake would instead implicitly COMMIT the open transaction at the first DDL, so the
-   resolution step is not atomic there anyway. For the resolution operators only, the test sets
-   ``SnowflakeDialect.supports_transactions = False`` (each statement autocommits), which is
-   what real Snowflake effectively does with that sequence. This is a product issue to fix in
-   resolution/resolve.py (stage DDL before the transaction, as the other layers do).
-4. fakesnow turns ``ARRAY_AGG(x) WITHIN GROUP (ORDER BY ...)`` into DuckDB's ``ARRAY_AGG(x ORDER BY
-   ...)``, which keeps NULLs; Snowflake's ARRAY_AGG skips them (``arg_max_where`` relies on it, so
-   the final layer picked NULL for most identifiers). ``_skip_nulls_in_array_agg`` patches
-   fakesnow's two transforms to add ``FILTER (WHERE x IS NOT NULL)`` under its TO_JSON wrapper.
+The five operators one by one, the demo DAG end to end through ``dag.test()`` with parity against
+DuckDB, and the file staging. fakesnow's mistranslations and their work-arounds (in the tests,
+never in the dialect) are listed in tests/fakesnow_support.py.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-import fakesnow  # the [test] extra installs it with the Snowflake provider: a missing one fails
-import fakesnow.transforms
+import fakesnow_support  # the [test] extra installs fakesnow and the Snowflake provider
 import pytest
 
 from airflow_provider_nexus.config import SchemasConfig
 from airflow_provider_nexus.dialects import get_dialect
-from airflow_provider_nexus.dialects.base import Dialect
 from airflow_provider_nexus.dialects.snowflake import SnowflakeDialect
 from airflow_provider_nexus.operators import (
     NexusCoreOperator,
@@ -58,57 +39,19 @@ SOURCE = {
     "memberships": True,
 }
 CONN_ID = "nexus_test_snowflake"
-CONNECTION = {
-    "conn_type": "snowflake",
-    "login": "u",
-    "password": "p",
-    "schema": "public",
-    "extra": {"account": "acct", "database": "nexus_db", "warehouse": "wh"},
-}
 
 
 def _context(run_id: str) -> dict[str, Any]:
     return {"run_id": run_id}
 
 
-def _skip_nulls_in_array_agg(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Work-around 4: make fakesnow's ARRAY_AGG ... WITHIN GROUP skip NULLs, as Snowflake does."""
-    from sqlglot import exp
-
-    transforms = fakesnow.transforms
-    within_group, to_json = transforms.array_agg_within_group, transforms.array_agg
-
-    def array_agg_within_group(expression: exp.Expression) -> exp.Expression:
-        out = within_group(expression)
-        if out is not expression and isinstance(out, exp.ArrayAgg):
-            value = out.this.this if isinstance(out.this, exp.Order) else out.this
-            not_null = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
-            return exp.Filter(this=out, expression=exp.Where(this=not_null))
-        return out
-
-    def array_agg(expression: exp.Expression) -> exp.Expression:
-        if (
-            isinstance(expression, exp.Filter)
-            and isinstance(expression.this, exp.ArrayAgg)
-            and not isinstance(expression.parent, exp.Window)
-        ):
-            return exp.Anonymous(this="TO_JSON", expressions=[expression])
-        return to_json(expression)
-
-    monkeypatch.setattr(transforms, "array_agg_within_group", array_agg_within_group)
-    monkeypatch.setattr(transforms, "array_agg", array_agg)
-
-
 @pytest.fixture
 def snowflake_conn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(CONNECTION))
-    # Work-around 1: fakesnow cannot parse ALTER TABLE ... SWAP WITH.
-    monkeypatch.setattr(SnowflakeDialect, "publish_tables", Dialect.publish_tables)
-    _skip_nulls_in_array_agg(monkeypatch)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(fakesnow_support.CONNECTION))
+    fakesnow_support.apply_workarounds(monkeypatch.setattr)
     db_path = tmp_path / "fs"
     db_path.mkdir()
-    # Work-around 2: fakesnow does not implement ALTER SESSION SET TIMEZONE; skip it.
-    with fakesnow.patch(db_path=db_path, nop_regexes=[r"^ALTER SESSION SET TIMEZONE"]):
+    with fakesnow_support.patch(db_path):
         yield CONN_ID
 
 
@@ -171,10 +114,7 @@ def test_operators_one_by_one_on_fakesnow(
 
     for entity_type, expected in (("person", 3), ("group", 2)):
         resolution = NexusResolutionOperator(task_id=f"resolve_{entity_type}", entity_type=entity_type, **common)
-        # Work-around 3: resolution runs DDL inside its transaction (see the module docstring).
-        with monkeypatch.context() as m:
-            m.setattr(SnowflakeDialect, "supports_transactions", False)
-            result = resolution.execute(_context("r1"))
+        result = resolution.execute(_context("r1"))
         assert result["entities"] == expected, result
 
     final = NexusFinalOperator(task_id="final", entity_types=ENTITY_TYPES, **common)
@@ -218,3 +158,43 @@ def test_stage_files_csv_ndjson_parquet(snowflake_conn: str, tmp_path: Path) -> 
         d.stage_files(wh, "stg_pq", [str(pqf)], "parquet", "_source_file")
         rows = wh.fetchall('SELECT "id", "amount", "_source_file" FROM "stg_pq" ORDER BY "id"')
         assert rows == [(1, 1.5, str(pqf)), (2, None, str(pqf))]
+
+
+@pytest.mark.airflow
+def test_demo_dag_on_fakesnow_equals_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo DAG through real Airflow (`dag.test()` in a child process) on Snowflake over
+    fakesnow, batch by batch, ends with DuckDB's final rows, ids included.
+
+    The config differs from the DuckDB one only in its connection. The child process gets the
+    fakesnow patch through tests/fakesnow_site/sitecustomize.py; this process opens the fakesnow
+    files only between DAG runs (landing the billing rows, reading the result), because DuckDB lets
+    one process at a time hold a database file.
+    """
+    from test_e2e_airflow import REPO, SPEC, WAREHOUSE_CONN_ID, Project, _diff
+
+    from airflow_provider_nexus.demo.generator import batch_times
+
+    db_path = tmp_path / "fakesnow"
+    db_path.mkdir()
+    connection = json.dumps(fakesnow_support.CONNECTION)
+    fakesnow_support.apply_workarounds(monkeypatch.setattr)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", connection)
+    python_path = [str(fakesnow_support.SITE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    child_env = {"NEXUS_FAKESNOW_DB": str(db_path), "PYTHONPATH": os.pathsep.join(python_path)}
+
+    config_file = REPO / "dags" / "configs" / "nexus_demo.yml"
+    duck = Project(tmp_path / "duckdb", config_file)
+    snow = Project(
+        tmp_path / "snowflake",
+        config_file,
+        connection=connection,
+        session=lambda: fakesnow_support.patch(db_path),
+        extra_env=child_env,
+    )
+    for batch, when in enumerate(batch_times(SPEC)):
+        for project in (duck, snow):
+            project.deliver(batch)
+            project.run(when)
+    expected, got = duck.snapshot(only_final=True), snow.snapshot(only_final=True)
+    assert expected[f"{duck.config.schemas.final}.nexus_persons"], "no persons were built"
+    assert expected == got, _diff(expected, got)

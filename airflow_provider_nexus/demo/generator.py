@@ -1539,14 +1539,64 @@ def _land_postgres(uri: str, tables: dict[str, Iterator[pa.Table]]) -> dict[str,
     return counts
 
 
-def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | str | None) -> dict[str, int]:
+@dataclass(frozen=True)
+class WarehouseConnection:
+    """Land the billing rows through an Airflow connection (any dialect that can stage files)."""
+
+    conn_id: str
+
+
+def _land_warehouse(conn_id: str, tables: dict[str, Iterator[pa.Table]]) -> dict[str, int]:
+    """The same landing tables through Nexus's own warehouse session (Snowflake, BigQuery, ...).
+
+    Rows travel as text in a Parquet file staged by the dialect (write_pandas, load job, COPY),
+    then one transaction replaces the batch's own rows, so landing a batch again is idempotent.
+    """
+    import tempfile
+
+    from airflow_provider_nexus.warehouse import Warehouse
+
+    counts: dict[str, int] = {}
+    with Warehouse.open(conn_id) as wh, tempfile.TemporaryDirectory(prefix="nexus_landing_") as tmp:
+        d = wh.dialect
+        sql_types = {"VARCHAR": d.text_type, "TIMESTAMP": d.timestamp_type, "DOUBLE": d.double_type}
+        wh.ensure_schema("landing")
+        staged: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+        for name, chunks in tables.items():
+            columns = [tuple(part.split()) for part in _LANDING_DDL[name].split(", ")]
+            typed = [(col, sql_types[kind]) for col, kind in columns]
+            ddl = ", ".join(f"{d.quote(col)} {kind}" for col, kind in typed)
+            wh.execute(f"CREATE TABLE IF NOT EXISTS {d.table('landing', name)} ({ddl})")
+            rows = pa.concat_tables(list(chunks))
+            text = pa.table({col: pc.cast(rows.column(col), pa.string()) for col, _ in typed})
+            path = Path(tmp) / f"{name}.parquet"
+            pq.write_table(text, path)
+            stage = f"_nexus_landing_{name}"
+            d.stage_files(wh, stage, [str(path)], "parquet", "_landing_file")
+            staged[name] = (stage, typed)
+            counts[name] = rows.num_rows
+        with wh.transaction():  # only DML here: DDL auto-commits on some warehouses
+            for name, (stage, typed) in staged.items():
+                target, s = d.table("landing", name), d.quote(stage)
+                key, synced = d.quote(_LANDING_KEYS[name]), d.quote("synced_at")
+                wh.execute(
+                    f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {s} b WHERE b.{key} = {target}.{key} "
+                    f"AND {d.cast_timestamp(f'b.{synced}')} = {target}.{synced})"
+                )
+                cols = ", ".join(d.quote(col) for col, _ in typed)
+                values = ", ".join(f"CAST({d.quote(col)} AS {kind})" for col, kind in typed)
+                wh.execute(f"INSERT INTO {target} ({cols}) SELECT {values} FROM {s}")
+    return counts
+
+
+def write_batch(spec: DemoSpec, batch: int, data_dir: Path, landing: Path | str | WarehouseConnection | None) -> dict[str, int]:
     """Write the rows delivered in ``batch`` and return the number of rows per raw table.
 
     Files under ``data_dir``: ``crm/contacts_NNNN.csv``, ``crm/companies_NNNN.csv``,
     ``product/events_NNNN.ndjson`` (not written when the batch has no events) and
     ``support/tickets_NNNN.parquet``, NNNN = batch. Billing rows are appended to
-    ``landing.billing_customers`` / ``landing.billing_invoices`` in ``duckdb_path`` (skipped, and
-    left out of the counts, when it is None). Files appear atomically (written under a hidden
+    ``landing.billing_customers`` / ``landing.billing_invoices`` in ``landing``: a DuckDB file, a
+    PostgreSQL URI or a ``WarehouseConnection`` (skipped, and left out of the counts, when None). Files appear atomically (written under a hidden
     temporary name, then renamed).
     """
     _check_batch(spec, batch)
@@ -1562,15 +1612,17 @@ def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | 
             _file(data_dir, "crm", "companies", batch, "csv"),
         ),
     }
-    if duckdb_path is not None:
-        landing = {
+    if landing is not None:
+        rows = {
             "billing_customers": _chunks(w, "billing__customers", batch),
             "billing_invoices": _chunks(w, "billing__invoices", batch),
         }
-        if str(duckdb_path).startswith(("postgresql://", "postgres://")):
-            landed = _land_postgres(str(duckdb_path), landing)
+        if isinstance(landing, WarehouseConnection):
+            landed = _land_warehouse(landing.conn_id, rows)
+        elif str(landing).startswith(("postgresql://", "postgres://")):
+            landed = _land_postgres(str(landing), rows)
         else:
-            landed = _land(Path(duckdb_path), landing)
+            landed = _land(Path(landing), rows)
         counts["billing__customers"] = landed["billing_customers"]
         counts["billing__invoices"] = landed["billing_invoices"]
     counts["product__events"] = _write_ndjson(
@@ -1584,11 +1636,11 @@ def write_batch(spec: DemoSpec, batch: int, data_dir: Path, duckdb_path: Path | 
     return counts
 
 
-def write_all(spec: DemoSpec, data_dir: Path, duckdb_path: Path | str | None) -> dict[str, int]:
+def write_all(spec: DemoSpec, data_dir: Path, landing: Path | str | WarehouseConnection | None) -> dict[str, int]:
     """Write every batch in order; return total rows per raw table."""
     totals: dict[str, int] = {}
     for batch in range(spec.batches):
-        for name, rows in write_batch(spec, batch, data_dir, duckdb_path).items():
+        for name, rows in write_batch(spec, batch, data_dir, landing).items():
             totals[name] = totals.get(name, 0) + rows
     return totals
 

@@ -1,16 +1,19 @@
 """`nexus demo`: deliver the demo batches one by one and run the demo DAG through real Airflow.
 
-On DuckDB by default; `--postgres URI` runs the same pipeline on a PostgreSQL database, with a
-copy of the config that differs only in its connection.
+On DuckDB by default; `--postgres URI` runs the same pipeline on a PostgreSQL database and
+`--connection` on any warehouse given as an Airflow connection (URI or JSON, e.g. Snowflake), each
+with a copy of the config that differs only in its connection.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +22,29 @@ from airflow_provider_nexus.dialects import Dialect, get_dialect
 DEMO_DAG_ID = "nexus_demo"
 DEMO_CONN_ID = "nexus_duckdb"
 DEMO_POSTGRES_CONN_ID = "nexus_postgres"
+DEMO_WAREHOUSE_CONN_ID = "nexus_warehouse"
 
-Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+#: Runs one SELECT (values already rendered by the dialect) and returns its rows.
+Query = Callable[[str], list[tuple[Any, ...]]]
 
 
 def run_demo(
-    dags_dir: Path, workdir: Path, persons: int, batches: int, seed: int, postgres_uri: str | None = None
+    dags_dir: Path,
+    workdir: Path,
+    persons: int,
+    batches: int,
+    seed: int,
+    postgres_uri: str | None = None,
+    connection: str | None = None,
 ) -> int:
+    """Deliver the batches and run the demo DAG after each; print what it built.
+
+    ``connection`` is an Airflow connection as a URI or JSON (what an ``AIRFLOW_CONN_*`` variable
+    holds); the demo lands the billing rows and reads the summary through it.
+    """
     from airflow_provider_nexus.airflow_run import airflow_env, run_dag_test
     from airflow_provider_nexus.config import load_config
-    from airflow_provider_nexus.demo.generator import DemoSpec, batch_times, write_batch
+    from airflow_provider_nexus.demo.generator import DemoSpec, WarehouseConnection, batch_times, write_batch
 
     config_file = dags_dir / "configs" / f"{DEMO_DAG_ID}.yml"
     if not config_file.is_file():
@@ -38,10 +54,16 @@ def run_demo(
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    if postgres_uri:
-        dags_dir = _postgres_copy(dags_dir, workdir / "dags")
+    landing: Path | str | WarehouseConnection
+    if connection:
+        dags_dir = _connection_copy(dags_dir, workdir / "dags", DEMO_WAREHOUSE_CONN_ID)
+        conn_id, conn = DEMO_WAREHOUSE_CONN_ID, connection
+        landing = WarehouseConnection(conn_id)
+        where = f"the warehouse of connection {conn_id!r}"
+    elif postgres_uri:
+        dags_dir = _connection_copy(dags_dir, workdir / "dags", DEMO_POSTGRES_CONN_ID)
         conn_id, conn = DEMO_POSTGRES_CONN_ID, postgres_uri.replace("postgresql://", "postgres://", 1)
-        landing: Path | str = postgres_uri
+        landing = postgres_uri
         where = f"PostgreSQL at {postgres_uri}"
     else:
         duckdb_path = (workdir / "nexus_demo.duckdb").resolve()
@@ -58,7 +80,8 @@ def run_demo(
     spec = DemoSpec(persons=persons, batches=batches, seed=seed)
     print(f"Nexus demo: {persons} persons in {batches} batches, {where}")
     for batch, when in enumerate(batch_times(spec)):
-        rows = write_batch(spec, batch, data_dir, landing)
+        with _connection_env(conn_id, conn):
+            rows = write_batch(spec, batch, data_dir, landing)
         started = time.perf_counter()
         result = run_dag_test(env, DEMO_DAG_ID, when)
         took = time.perf_counter() - started
@@ -69,7 +92,14 @@ def run_demo(
             failed = {t: s for t, s in result["tasks"].items() if s != "success"}
             print(f"error: DAG run failed: {failed}\n{result.get('log', '')[-6000:]}", file=sys.stderr)
             return 1
-    if postgres_uri:
+    if connection:
+        from airflow_provider_nexus.warehouse import Warehouse
+
+        with _connection_env(conn_id, conn), Warehouse.open(conn_id) as wh:
+            print_summary(wh.fetchall, wh.dialect, config.schemas.final, config.schemas.resolution)
+        final = wh.dialect.table(config.schemas.final, "nexus_persons")
+        print(f"\nQuery it yourself in the warehouse:  SELECT * FROM {final} LIMIT 5")
+    elif postgres_uri:
         import psycopg
 
         with psycopg.connect(postgres_uri) as pg:
@@ -92,51 +122,65 @@ def run_demo(
     return 0
 
 
-def _postgres_copy(dags_dir: Path, target: Path) -> Path:
-    """A copy of dags/ whose demo config points at the PostgreSQL connection (and nothing else changes)."""
+def _connection_copy(dags_dir: Path, target: Path, conn_id: str) -> Path:
+    """A copy of dags/ whose demo config points at `conn_id` (and nothing else changes)."""
     shutil.copytree(dags_dir, target, ignore=shutil.ignore_patterns("data", "__pycache__"))
     config_file = target / "configs" / f"{DEMO_DAG_ID}.yml"
     text = config_file.read_text()
     warehouse = next(line for line in text.splitlines() if line.startswith("warehouse:"))
-    config_file.write_text(text.replace(warehouse, f"warehouse: {{conn_id: {DEMO_POSTGRES_CONN_ID}}}"))
+    config_file.write_text(text.replace(warehouse, f"warehouse: {{conn_id: {conn_id}}}"))
     return target
 
 
+@contextmanager
+def _connection_env(conn_id: str, conn: str) -> Iterator[None]:
+    """Make the demo's connection visible to hooks in this process, as Airflow's workers see it."""
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    before = os.environ.get(name)
+    os.environ[name] = conn
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def _duck_query(con: Any) -> Query:
-    return lambda sql, params: con.execute(sql, list(params)).fetchall()
+    return lambda sql: con.execute(sql).fetchall()
 
 
 def _pg_query(con: Any) -> Query:
-    return lambda sql, params: [tuple(r) for r in con.execute(sql.replace("?", "%s"), list(params)).fetchall()]
+    return lambda sql: [tuple(r) for r in con.execute(sql).fetchall()]
 
 
 def print_summary(query: Query, d: Dialect, final_schema: str, resolution_schema: str) -> None:
     print("\nFinal tables:")
     tables = query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name", [final_schema]
+        "SELECT table_name FROM information_schema.tables "
+        f"WHERE table_schema = {d.literal(final_schema)} ORDER BY table_name"
     )
     for (table,) in tables:
-        count = query(f"SELECT count(*) FROM {d.table(final_schema, table)}", [])
+        count = query(f"SELECT count(*) FROM {d.table(final_schema, table)}")
         print(f"  {final_schema}.{table:<28} {count[0][0] if count else 0:>8} rows")
     persons = d.table(final_schema, "nexus_persons")
-    top = query(f"SELECT id, sources FROM {persons} WHERE NOT is_hub ORDER BY length(sources) DESC, id LIMIT 1", [])
+    top = query(f"SELECT id, sources FROM {persons} WHERE NOT is_hub ORDER BY length(sources) DESC, id LIMIT 1")
     if top:
         entity, sources = top[0]
         print(f"\nOne person seen across sources ({sources}): {entity}")
         identifiers = query(
             f"SELECT identifier_type, identifier_value FROM {d.table(final_schema, 'nexus_entity_identifiers')} "
-            "WHERE entity_id = ? ORDER BY identifier_type, identifier_value",
-            [entity],
+            f"WHERE entity_id = {d.literal(entity)} ORDER BY identifier_type, identifier_value"
         )
         for identifier_type, value in identifiers:
             print(f"  {identifier_type:<20} {value}")
     log = d.table(resolution_schema, "nexus_resolution_log")
     merges = query(
         f"SELECT entity_type, previous_entity_id, entity_id, count(*) FROM {log} WHERE reason = 'merged' "
-        "GROUP BY entity_type, previous_entity_id, entity_id ORDER BY count(*) DESC, entity_id LIMIT 5",
-        [],
+        "GROUP BY entity_type, previous_entity_id, entity_id ORDER BY count(*) DESC, entity_id LIMIT 5"
     )
-    total = query(f"SELECT count(DISTINCT previous_entity_id) FROM {log} WHERE reason = 'merged'", [])
+    total = query(f"SELECT count(DISTINCT previous_entity_id) FROM {log} WHERE reason = 'merged'")
     print(f"\nMerges in the resolution log: {total[0][0] if total else 0} entities merged into others; largest:")
     for entity_type, loser, survivor, moved in merges:
         print(f"  {entity_type}: {loser} -> {survivor} ({moved} identifiers re-pointed)")
