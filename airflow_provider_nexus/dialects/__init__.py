@@ -10,6 +10,9 @@ DIALECTS: dict[str, str] = {
     "duckdb": "airflow_provider_nexus.dialects.duckdb:DuckDBDialect",
     "postgres": "airflow_provider_nexus.dialects.postgres:PostgresDialect",
     "snowflake": "airflow_provider_nexus.dialects.snowflake:SnowflakeDialect",
+    "redshift": "airflow_provider_nexus.dialects.redshift:RedshiftDialect",
+    "databricks": "airflow_provider_nexus.dialects.databricks:DatabricksDialect",
+    "bigquery": "airflow_provider_nexus.dialects.bigquery:BigQueryDialect",
 }
 
 #: Airflow connection types that map to a dialect name.
@@ -18,6 +21,10 @@ CONN_TYPES: dict[str, str] = {
     "postgres": "postgres",
     "postgresql": "postgres",
     "snowflake": "snowflake",
+    "redshift": "redshift",
+    "databricks": "databricks",
+    "google_cloud_platform": "bigquery",
+    "gcpbigquery": "bigquery",
 }
 
 
