@@ -1,0 +1,39 @@
+WITH customers AS (
+    SELECT
+        md5((COALESCE(CAST('billing' AS STRING), '') || '|' || COALESCE(CAST('customer_created' AS STRING), '') || '|' || COALESCE(CAST(c.customer_id AS STRING), ''))) AS event_id,
+        c.customer_id,
+        c.full_name,
+        c.plan,
+        CASE
+            WHEN c.company_domain IS NOT NULL AND TRIM(c.company_domain) <> '' THEN c.company_name
+        END AS company_name,
+        CAST(c.synced_at AS TIMESTAMP_NTZ) AS occurred_at,
+        c._ingested_at
+    FROM (SELECT * FROM `nexus_raw`.`billing__customers` WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
+    WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
+),
+traits AS (
+    SELECT event_id, 'billing_customer:' || customer_id AS edge_id, 'person' AS entity_type,
+           'name' AS trait_name, full_name AS trait_value, occurred_at, _ingested_at
+    FROM customers
+    UNION ALL
+    SELECT event_id, 'billing_customer:' || customer_id, 'person', 'plan', plan, occurred_at,
+           _ingested_at
+    FROM customers
+    UNION ALL
+    SELECT event_id, 'billing_company:' || customer_id, 'group', 'name', company_name,
+           occurred_at, _ingested_at
+    FROM customers
+)
+SELECT
+    md5((COALESCE(CAST(event_id AS STRING), '') || '|' || COALESCE(CAST(entity_type AS STRING), '') || '|' || COALESCE(CAST(trait_name AS STRING), '') || '|' || COALESCE(CAST(trait_value AS STRING), ''))) AS id,
+    event_id,
+    edge_id,
+    entity_type,
+    trait_name,
+    trait_value,
+    'billing' AS source,
+    occurred_at,
+    _ingested_at
+FROM traits
+WHERE trait_value IS NOT NULL AND TRIM(trait_value) <> ''

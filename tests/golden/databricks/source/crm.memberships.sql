@@ -1,0 +1,23 @@
+WITH contacts AS (
+    SELECT
+        md5((COALESCE(CAST('crm' AS STRING), '') || '|' || COALESCE(CAST('contact_created' AS STRING), '') || '|' || COALESCE(CAST(c.contact_id AS STRING), ''))) AS event_id,
+        c.contact_id,
+        c.company_id,
+        CAST(c.updated_at AS TIMESTAMP_NTZ) AS occurred_at,
+        c._ingested_at
+    FROM (SELECT * FROM `nexus_raw`.`crm__contacts` WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
+    WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''
+      AND c.company_id IS NOT NULL AND TRIM(c.company_id) <> ''
+)
+SELECT
+    md5((COALESCE(CAST(event_id AS STRING), '') || '|' || COALESCE(CAST('crm_contact_id' AS STRING), '') || '|' || COALESCE(CAST(contact_id AS STRING), '') || '|' || COALESCE(CAST('crm_company_id' AS STRING), '') || '|' || COALESCE(CAST(company_id AS STRING), ''))) AS id,
+    event_id,
+    'crm_contact_id' AS person_identifier_type,
+    contact_id AS person_identifier_value,
+    'crm_company_id' AS group_identifier_type,
+    company_id AS group_identifier_value,
+    'employee' AS role,
+    'crm' AS source,
+    occurred_at,
+    _ingested_at
+FROM contacts
