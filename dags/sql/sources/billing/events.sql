@@ -8,7 +8,7 @@ SELECT
     'billing' AS event_type,
     {{ lit(source) }} AS source,
     {{ to_double('NULL') }} AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    {{ to_text('NULL') }} AS value_unit,
     c._ingested_at
 FROM {{ batch('customers') }} AS c
 WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''

@@ -30,7 +30,7 @@ SELECT
     'crm' AS event_type,
     {{ lit(source) }} AS source,
     {{ to_double('NULL') }} AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    {{ to_text('NULL') }} AS value_unit,
     _ingested_at
 FROM contacts
 UNION ALL
@@ -42,6 +42,6 @@ SELECT
     'crm' AS event_type,
     {{ lit(source) }} AS source,
     {{ to_double('NULL') }} AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    {{ to_text('NULL') }} AS value_unit,
     _ingested_at
 FROM companies

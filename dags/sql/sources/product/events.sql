@@ -10,7 +10,7 @@ SELECT
     'product' AS event_type,
     {{ lit(source) }} AS source,
     {{ to_double('NULL') }} AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    {{ to_text('NULL') }} AS value_unit,
     e._ingested_at
 FROM {{ batch('events') }} AS e
 WHERE e.event_id IS NOT NULL AND TRIM(e.event_id) <> ''

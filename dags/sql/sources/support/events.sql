@@ -7,7 +7,7 @@ SELECT
     'support' AS event_type,
     {{ lit(source) }} AS source,
     {{ to_double('NULL') }} AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    {{ to_text('NULL') }} AS value_unit,
     t._ingested_at
 FROM {{ batch('tickets') }} AS t
 WHERE t.ticket_id IS NOT NULL AND TRIM(t.ticket_id) <> ''

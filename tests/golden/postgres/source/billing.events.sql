@@ -6,7 +6,7 @@ SELECT
     'billing' AS event_type,
     'billing' AS source,
     CAST(NULL AS DOUBLE PRECISION) AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    CAST(NULL AS TEXT) AS value_unit,
     c._ingested_at
 FROM (SELECT * FROM "nexus_raw"."billing__customers" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
 WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''

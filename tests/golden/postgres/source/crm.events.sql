@@ -26,7 +26,7 @@ SELECT
     'crm' AS event_type,
     'crm' AS source,
     CAST(NULL AS DOUBLE PRECISION) AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    CAST(NULL AS TEXT) AS value_unit,
     _ingested_at
 FROM contacts
 UNION ALL
@@ -38,6 +38,6 @@ SELECT
     'crm' AS event_type,
     'crm' AS source,
     CAST(NULL AS DOUBLE PRECISION) AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    CAST(NULL AS TEXT) AS value_unit,
     _ingested_at
 FROM companies

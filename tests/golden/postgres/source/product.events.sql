@@ -9,7 +9,7 @@ SELECT
     'product' AS event_type,
     'product' AS source,
     CAST(NULL AS DOUBLE PRECISION) AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    CAST(NULL AS TEXT) AS value_unit,
     e._ingested_at
 FROM (SELECT * FROM "nexus_raw"."product__events" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS e
 WHERE e.event_id IS NOT NULL AND TRIM(e.event_id) <> ''

@@ -6,7 +6,7 @@ SELECT
     'support' AS event_type,
     'support' AS source,
     CAST(NULL AS DOUBLE PRECISION) AS value,
-    CAST(NULL AS VARCHAR) AS value_unit,
+    CAST(NULL AS TEXT) AS value_unit,
     t._ingested_at
 FROM (SELECT * FROM "nexus_raw"."support__tickets" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS t
 WHERE t.ticket_id IS NOT NULL AND TRIM(t.ticket_id) <> ''
