@@ -240,14 +240,14 @@ class BigQueryDialect(Dialect):
         session = wh.connection
         if not isinstance(session, BigQuerySession):
             raise NotImplementedError("BigQuery files are loaded through a BigQuerySession (Warehouse.open)")
-        from airflow_provider_nexus.dialects.postgres import _csv_columns, _ndjson_columns
+        from airflow_provider_nexus.dialects.files import csv_columns, ndjson_columns, parquet_types
 
         if file_format == "csv":
-            types = dict.fromkeys(_csv_columns(paths), self.text_type)
+            types = dict.fromkeys(csv_columns(paths), self.text_type)
         elif file_format == "ndjson":
-            types = dict.fromkeys(_ndjson_columns(paths), self.text_type)
+            types = dict.fromkeys(ndjson_columns(paths), self.text_type)
         elif file_format == "parquet":
-            types = _parquet_types(paths)
+            types = parquet_types(paths, _ARROW_TYPES, "STRING")
         else:
             raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
         if file_column in types:
@@ -461,10 +461,9 @@ def _records(path: str, file_format: str, columns: list[str]) -> Iterator[dict[s
             for i in range(batch.num_rows):
                 yield {c: data[c][i] if c in data else None for c in columns}
         return
-    from airflow_provider_nexus.dialects.postgres import _ndjson_rows
-    from airflow_provider_nexus.dialects.snowflake import _csv_rows
+    from airflow_provider_nexus.dialects.files import csv_rows, ndjson_rows
 
-    rows = _csv_rows(path, columns) if file_format == "csv" else _ndjson_rows(path, columns)
+    rows = csv_rows(path, columns) if file_format == "csv" else ndjson_rows(path, columns)
     for row in rows:
         yield dict(zip(columns, row, strict=True))
 
@@ -478,15 +477,3 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
-
-
-def _parquet_types(paths: Sequence[str]) -> dict[str, str]:
-    import pyarrow.parquet as pq
-    import pyarrow.types as pat
-
-    types: dict[str, str] = {}
-    for path in paths:
-        for field in pq.read_schema(path):
-            sql_type = next((t for check, t in _ARROW_TYPES if getattr(pat, check)(field.type)), "STRING")
-            types.setdefault(field.name.lower(), sql_type)
-    return types

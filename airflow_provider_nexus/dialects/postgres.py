@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.files import (
+    csv_columns,
+    csv_header,
+    ndjson_columns,
+    ndjson_rows,
+    parquet_rows,
+    parquet_types,
+)
 from airflow_provider_nexus.errors import NexusDataError
 
 if TYPE_CHECKING:
@@ -67,12 +73,12 @@ class PostgresDialect(Dialect):
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Load local files with COPY ... FROM STDIN (never row-by-row INSERTs)."""
         if file_format == "csv":
-            columns = _csv_columns(paths)
+            columns = csv_columns(paths)
             types = dict.fromkeys(columns, "TEXT")
         elif file_format == "parquet":
-            types = _parquet_columns(paths)
+            types = parquet_types(paths, _ARROW_TYPES, "TEXT")
         elif file_format == "ndjson":
-            types = dict.fromkeys(_ndjson_columns(paths), "TEXT")
+            types = dict.fromkeys(ndjson_columns(paths), "TEXT")
         else:
             raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
         if file_column in types:
@@ -82,83 +88,10 @@ class PostgresDialect(Dialect):
         wh.execute(f"CREATE TEMP TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} TEXT)")
         for path in paths:
             if file_format == "csv":
-                _copy_csv(wh, self, stage, path, _csv_header(path), file_column)
+                _copy_csv(wh, self, stage, path, csv_header(path), file_column)
             else:
-                rows = _parquet_rows(path, list(types)) if file_format == "parquet" else _ndjson_rows(path, list(types))
+                rows = parquet_rows(path, list(types)) if file_format == "parquet" else ndjson_rows(path, list(types))
                 _copy_rows(wh, self, stage, list(types), rows, path, file_column)
-
-
-def _csv_header(path: str) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), [])
-    return [h.strip().lower() for h in header]
-
-
-def _csv_columns(paths: Sequence[str]) -> list[str]:
-    """Union of the files' headers, in first-seen order (files may differ: union by name)."""
-    seen: dict[str, None] = {}
-    for path in paths:
-        for name in _csv_header(path):
-            seen.setdefault(name)
-    return list(seen)
-
-
-def _ndjson_columns(paths: Sequence[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for path in paths:
-        for record in _ndjson_records(path):
-            for key in record:
-                seen.setdefault(key.lower())
-    return list(seen)
-
-
-def _ndjson_records(path: str) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise NexusDataError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
-
-
-def _ndjson_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
-    for record in _ndjson_records(path):
-        lowered = {k.lower(): v for k, v in record.items()}
-        yield [_json_text(lowered.get(c)) for c in columns]
-
-
-def _json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _parquet_columns(paths: Sequence[str]) -> dict[str, str]:
-    import pyarrow.parquet as pq
-    import pyarrow.types as pat
-
-    types: dict[str, str] = {}
-    for path in paths:
-        for field in pq.read_schema(path):
-            sql_type = next((t for check, t in _ARROW_TYPES if getattr(pat, check)(field.type)), "TEXT")
-            types.setdefault(field.name.lower(), sql_type)
-    return types
-
-
-def _parquet_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    names = {n.lower(): n for n in table.column_names}
-    for batch in table.to_batches(max_chunksize=50_000):
-        data = {n.lower(): batch.column(i).to_pylist() for i, n in enumerate(batch.schema.names)}
-        for i in range(batch.num_rows):
-            yield [data[c][i] if c in names else None for c in columns]
 
 
 def _copy_csv(wh: Warehouse, d: Dialect, stage: str, path: str, header: list[str], file_column: str) -> None:

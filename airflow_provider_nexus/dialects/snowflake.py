@@ -11,7 +11,6 @@ Snowflake differs from DuckDB/PostgreSQL in ways the layers already account for:
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -123,17 +122,20 @@ class SnowflakeDialect(Dialect):
         import pandas as pd
         from snowflake.connector.pandas_tools import write_pandas
 
-        from airflow_provider_nexus.dialects.postgres import (
-            _csv_columns,
-            _ndjson_columns,
+        from airflow_provider_nexus.dialects.files import (
+            csv_columns,
+            csv_rows,
+            ndjson_columns,
+            ndjson_rows,
+            parquet_types,
         )
 
         if file_format == "csv":
-            types = dict.fromkeys(_csv_columns(paths), self.text_type)
+            types = dict.fromkeys(csv_columns(paths), self.text_type)
         elif file_format == "parquet":
-            types = _parquet_types(paths)
+            types = parquet_types(paths, _ARROW_TYPES, "VARCHAR")
         elif file_format == "ndjson":
-            types = dict.fromkeys(_ndjson_columns(paths), self.text_type)
+            types = dict.fromkeys(ndjson_columns(paths), self.text_type)
         else:
             raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
         if file_column in types:
@@ -147,7 +149,7 @@ class SnowflakeDialect(Dialect):
             if file_format == "parquet":
                 df = _parquet_frame(path, columns)
             else:
-                rows = _csv_rows(path, columns) if file_format == "csv" else _ndjson_rows(path, columns)
+                rows = csv_rows(path, columns) if file_format == "csv" else list(ndjson_rows(path, columns))
                 df = pd.DataFrame(rows, columns=columns, dtype=object)
             df[file_column] = path
             wh.executed.append(f"-- write_pandas {self.quote(stage)} <- {Path(path).name} ({len(df)} rows)")
@@ -173,38 +175,6 @@ class SnowflakeDialect(Dialect):
         finally:
             cur.close()
         return conn
-
-
-def _csv_rows(path: str, columns: list[str]) -> list[list[str | None]]:
-    """Rows of one CSV file aligned on `columns` (the union of headers); empty fields are NULL."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        index = [header.index(c) if c in header else None for c in columns]
-        out = []
-        for record in reader:
-            if not record:
-                continue
-            out.append([(record[i] or None) if i is not None and i < len(record) else None for i in index])
-        return out
-
-
-def _ndjson_rows(path: str, columns: list[str]) -> list[list[str | None]]:
-    from airflow_provider_nexus.dialects.postgres import _ndjson_rows as rows
-
-    return list(rows(path, columns))
-
-
-def _parquet_types(paths: Sequence[str]) -> dict[str, str]:
-    import pyarrow.parquet as pq
-    import pyarrow.types as pat
-
-    types: dict[str, str] = {}
-    for path in paths:
-        for field in pq.read_schema(path):
-            sql_type = next((t for check, t in _ARROW_TYPES if getattr(pat, check)(field.type)), "VARCHAR")
-            types.setdefault(field.name.lower(), sql_type)
-    return types
 
 
 def _parquet_frame(path: str, columns: list[str]) -> Any:

@@ -1,0 +1,100 @@
+"""Local raw files read the same way for every dialect that uploads them (COPY, write_pandas,
+load jobs): the union of the files' columns, lower-cased; CSV and NDJSON values as text."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from airflow_provider_nexus.errors import NexusDataError
+
+
+def csv_header(path: str) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh), [])
+    return [h.strip().lower() for h in header]
+
+
+def csv_columns(paths: Sequence[str]) -> list[str]:
+    """Union of the files' headers, in first-seen order (files may differ: union by name)."""
+    seen: dict[str, None] = {}
+    for path in paths:
+        for name in csv_header(path):
+            seen.setdefault(name)
+    return list(seen)
+
+
+def ndjson_columns(paths: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for path in paths:
+        for record in ndjson_records(path):
+            for key in record:
+                seen.setdefault(key.lower())
+    return list(seen)
+
+
+def ndjson_records(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise NexusDataError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+
+
+def ndjson_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
+    for record in ndjson_records(path):
+        lowered = {k.lower(): v for k, v in record.items()}
+        yield [json_text(lowered.get(c)) for c in columns]
+
+
+def json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parquet_types(paths: Sequence[str], arrow_types: Sequence[tuple[str, str]], fallback: str) -> dict[str, str]:
+    """Column -> SQL type from the files' schemas: the first family of `arrow_types` (a
+    ``pyarrow.types.is_*`` name and the dialect's type) that matches, else `fallback`."""
+    import pyarrow.parquet as pq
+    import pyarrow.types as pat
+
+    types: dict[str, str] = {}
+    for path in paths:
+        for field in pq.read_schema(path):
+            sql_type = next((t for check, t in arrow_types if getattr(pat, check)(field.type)), fallback)
+            types.setdefault(field.name.lower(), sql_type)
+    return types
+
+
+def parquet_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    names = {n.lower(): n for n in table.column_names}
+    for batch in table.to_batches(max_chunksize=50_000):
+        data = {n.lower(): batch.column(i).to_pylist() for i, n in enumerate(batch.schema.names)}
+        for i in range(batch.num_rows):
+            yield [data[c][i] if c in names else None for c in columns]
+
+
+def csv_rows(path: str, columns: list[str]) -> list[list[str | None]]:
+    """Rows of one CSV file aligned on `columns` (the union of headers); empty fields are NULL."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        index = [header.index(c) if c in header else None for c in columns]
+        out = []
+        for record in reader:
+            if not record:
+                continue
+            out.append([(record[i] or None) if i is not None and i < len(record) else None for i in index])
+        return out
