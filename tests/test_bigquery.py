@@ -562,12 +562,14 @@ SOURCE = {
 
 
 def test_emulator_operators_raw_source_core(bq_conn: str, mini_project: Path) -> None:
-    """The raw, source and core operators through the real BigQueryHook on the emulator.
-
-    Resolution and final are not run here: resolution's bare UNION is not GoogleSQL (see
-    test_resolution_sql_is_not_yet_googlesql); the final layer's SQL is cross-checked on DuckDB.
-    """
-    from airflow_provider_nexus.operators import NexusCoreOperator, NexusRawOperator, NexusSourceOperator
+    """The five operators through the real BigQueryHook on the emulator."""
+    from airflow_provider_nexus.operators import (
+        NexusCoreOperator,
+        NexusFinalOperator,
+        NexusRawOperator,
+        NexusResolutionOperator,
+        NexusSourceOperator,
+    )
 
     schemas = _schemas("e2e")
     common = {"conn_id": bq_conn, "template_dirs": [str(mini_project / "sql")], "schemas": schemas}
@@ -581,6 +583,12 @@ def test_emulator_operators_raw_source_core(bq_conn: str, mini_project: Path) ->
     core = NexusCoreOperator(task_id="core", sources=[SOURCE], entity_types=ENTITY_TYPES, **common)
     assert core.execute({"run_id": "r1"})["models"]["identifiers"]["written"] == 16
     assert "createSession" not in core.compiled_sql and "TO_HEX(MD5(" in source.compiled_sql
+    for entity_type, expected in (("person", 3), ("group", 2)):
+        resolution = NexusResolutionOperator(task_id=f"resolve_{entity_type}", entity_type=entity_type, **common)
+        assert resolution.execute({"run_id": "r1"})["entities"] == expected
+    final = NexusFinalOperator(task_id="final", entity_types=ENTITY_TYPES, **common)
+    tables = final.execute({"run_id": "r1"})["tables"]
+    assert tables["nexus_persons"] == 3 and tables["nexus_groups"] == 2 and tables["nexus_memberships"] == 4
     # a second run with no new files changes nothing
     assert raw.execute({"run_id": "r2"})["rows"] == 0
     with Warehouse.open(bq_conn) as wh:

@@ -1589,7 +1589,9 @@ def _land_warehouse(conn_id: str, tables: dict[str, Iterator[pa.Table]]) -> dict
     return counts
 
 
-def write_batch(spec: DemoSpec, batch: int, data_dir: Path, landing: Path | str | WarehouseConnection | None) -> dict[str, int]:
+def write_batch(
+    spec: DemoSpec, batch: int, data_dir: Path, landing: Path | str | WarehouseConnection | None
+) -> dict[str, int]:
     """Write the rows delivered in ``batch`` and return the number of rows per raw table.
 
     Files under ``data_dir``: ``crm/contacts_NNNN.csv``, ``crm/companies_NNNN.csv``,

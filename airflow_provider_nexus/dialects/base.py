@@ -185,6 +185,16 @@ class Dialect:
         """`a` equals `b`, two NULLs counting as equal."""
         return f"{a} IS NOT DISTINCT FROM {b}"
 
+    def analyze(self, table: str) -> str | None:
+        """A statement that refreshes the planner's statistics of a table just written, if the
+        engine needs one (PostgreSQL never auto-analyzes temporary tables)."""
+        return None
+
+    def delete_target(self, target: str, alias: str) -> tuple[str, str]:
+        """The ``DELETE FROM`` clause for `target`, and how its WHERE clause names the target's
+        columns (Redshift allows no alias there, BigQuery resolves columns only through one)."""
+        return f"DELETE FROM {target}", target
+
     def delete_matching_keys(self, target: str, source: str, keys: Sequence[str]) -> str:
         """DELETE the rows of `target` whose key (one or more columns) has a row in `source`."""
         cols = ", ".join(self.quote(k) for k in keys)

@@ -160,6 +160,9 @@ class BigQueryDialect(Dialect):
         match = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in keys)
         return f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {source} AS s WHERE {match})"
 
+    def delete_target(self, target: str, alias: str) -> tuple[str, str]:
+        return f"DELETE FROM {target} AS {alias}", alias
+
     def bool_and(self, expr: str) -> str:
         return f"LOGICAL_AND({expr})"
 

@@ -97,6 +97,9 @@ class DatabricksDialect(Dialect):
             f"FILTER (WHERE {condition} AND {value} IS NOT NULL)"
         )
 
+    def delete_target(self, target: str, alias: str) -> tuple[str, str]:
+        return f"DELETE FROM {target} AS {alias}", alias
+
     def bool_and(self, expr: str) -> str:
         return f"bool_and({expr})"
 

@@ -48,6 +48,11 @@ class PostgresDialect(Dialect):
     def create_temp_table_as(self, name: str, select_sql: str) -> str:
         return f"DROP TABLE IF EXISTS {self.quote(name)};\nCREATE TEMP TABLE {self.quote(name)} AS {select_sql}"
 
+    def analyze(self, table: str) -> str | None:
+        # autovacuum never sees temp tables; without statistics the resolution joins are planned
+        # as if every scratch table were tiny
+        return f"ANALYZE {table}"
+
     def type_name(self, expr: str) -> str:
         return f"format_type(pg_typeof({expr})::oid, NULL)"
 

@@ -60,6 +60,7 @@ class NexusResolutionOperator(NexusBaseOperator):
             if high is not None and since is not None and high <= since:
                 self.log.info("%s: no new identifiers since %s", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
+
             def advance_watermark(session: Any) -> None:
                 if high is not None:
                     state.set(RESOLUTION_SCOPE, layer, high, run.run_id, run.now)

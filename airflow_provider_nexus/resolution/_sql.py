@@ -28,6 +28,9 @@ def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = F
     else:
         drop_table(wh, target, temp=temp)
         run_statement(wh, f"CREATE {kind} {target} AS {select_sql}")
+    analyze = wh.dialect.analyze(target)
+    if analyze:
+        run_statement(wh, analyze)
 
 
 def drop_table(wh: Warehouse, target: str, *, temp: bool = False) -> None:

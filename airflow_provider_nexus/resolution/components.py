@@ -66,12 +66,13 @@ def connected_components(
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
     cur, nxt = scratch("cc_p0"), scratch("cc_p1")
-    # Nodes without an edge are their own component: they never enter the loop.
+    # Nodes without an edge are their own component: they never enter the loop. A join, not
+    # `IN (...) OR IN (...)`: PostgreSQL runs that as a per-row scan once the edges outgrow work_mem.
     replace_table(
         wh,
         cur,
-        f"SELECT n.node, n.node AS parent FROM ({nodes_sql}) n "
-        f"WHERE n.node IN (SELECT a FROM {edges}) OR n.node IN (SELECT b FROM {edges})",
+        f"SELECT n.node, n.node AS parent FROM ({nodes_sql}) n JOIN (SELECT DISTINCT x.node FROM "
+        f"(SELECT a AS node FROM {edges} UNION ALL SELECT b AS node FROM {edges}) x) e ON e.node = n.node",
         temp=temp,
     )
     result = ComponentsResult()
@@ -87,14 +88,13 @@ def connected_components(
         # labelled ends touches. Then every edge at p's nodes stays inside them, so they are one
         # whole component, all pointing at its smallest node: a fixpoint, never changed again.
         if round_no == 1:  # every edge still joins two different labels: nothing is settled
-            act, settled = "", "0"
+            act, act_join, settled = "", "", "0"
         else:
-            # duplicates are harmless (only probed by NOT EXISTS); plain UNION is not valid on BigQuery
-            act = ", act AS (SELECT pa AS p FROM ep UNION ALL SELECT pb FROM ep)"
-            settled = (
-                "CASE WHEN h.old = g.node AND g.old = g.node AND NOT EXISTS "
-                "(SELECT 1 FROM act x WHERE x.p = g.node) THEN 1 ELSE 0 END"
-            )
+            # an anti-join on the distinct active roots (a correlated NOT EXISTS in the select list
+            # is re-run per row on PostgreSQL; plain UNION is not valid on BigQuery)
+            act = ", act AS (SELECT DISTINCT x.p FROM (SELECT pa AS p FROM ep UNION ALL SELECT pb FROM ep) x)"
+            act_join = " LEFT JOIN act x ON x.p = g.node"
+            settled = "CASE WHEN h.old = g.node AND g.old = g.node AND x.p IS NULL THEN 1 ELSE 0 END"
         replace_table(
             wh,
             nxt,
@@ -114,7 +114,7 @@ def connected_components(
     SELECT node, min(p) AS parent, min(CASE WHEN k = 0 THEN p END) AS old FROM cand GROUP BY node
 ){act}
 SELECT h.node, g.parent, CASE WHEN g.parent <> h.old THEN 1 ELSE 0 END AS changed, {settled} AS settled
-FROM h JOIN h g ON g.node = h.parent""",
+FROM h JOIN h g ON g.node = h.parent{act_join}""",
             temp=temp,
         )
         row = wh.fetchone(f"SELECT sum(changed), sum(settled), count(*) FROM {nxt}") or (0, 0, 0)

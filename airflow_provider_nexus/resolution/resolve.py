@@ -543,20 +543,23 @@ JOIN {flags} f ON f.node = l.node"""
             )
         new = self._assign_ids(s, cur, prev_size, names=stats, taken=prev_size, ordered=True)
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "comp")
-        gone = (
-            f"NOT EXISTS (SELECT 1 FROM {stats} n WHERE NOT n.is_blocked AND n.itype = {self.map}.identifier_type "
-            f"AND n.ivalue = {self.map}.identifier_value)"
-        )
-        s.removed = self.count(f"SELECT count(*) FROM {self.map} WHERE {gone}") if map_before else 0
+        def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
+            return (
+                f"NOT EXISTS (SELECT 1 FROM {stats} n WHERE NOT n.is_blocked AND n.itype = {m}.identifier_type "
+                f"AND n.ivalue = {m}.identifier_value)"
+            )
+
+        s.removed = self.count(f"SELECT count(*) FROM {self.map} m WHERE {gone('m')}") if map_before else 0
 
         # 5. writes ---------------------------------------------------------------------------
         if s.removed:
             self.write(
                 f"INSERT INTO {self.log} ({self._log_cols}) SELECT {self.lit(self.entity_type)}, "
                 f"identifier_type, identifier_value, NULL, entity_id, 'removed', {self.lit(self.run_id)}, "
-                f"{self.lit(self.resolved_at)} FROM {self.map} WHERE {gone}"
+                f"{self.lit(self.resolved_at)} FROM {self.map} m WHERE {gone('m')}"
             )
-            self.write(f"DELETE FROM {self.map} WHERE {gone}")
+            delete, m = self.d.delete_target(self.map, "m")
+            self.write(f"{delete} WHERE {gone(m)}")
         s.log_rows = s.removed
         self._write_log_and_map(s, new, stats)
         self._rebuild(
@@ -917,10 +920,11 @@ SELECT {et}, x.itype, x.ivalue, n.entity_id, n.prev_eid, n.reason, {rid}, {ra}
 FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.reason IS NOT NULL"""
             )
         if s.changed_rows:
+            delete, m = self.d.delete_target(self.map, "m")
             self.write(
-                f"DELETE FROM {self.map} WHERE EXISTS (SELECT 1 FROM {new} n JOIN {names} x ON x.node = n.node "
-                f"WHERE n.changed AND n.prev_eid IS NOT NULL AND x.itype = {self.map}.identifier_type "
-                f"AND x.ivalue = {self.map}.identifier_value)"
+                f"{delete} WHERE EXISTS (SELECT 1 FROM {new} n JOIN {names} x ON x.node = n.node "
+                f"WHERE n.changed AND n.prev_eid IS NOT NULL AND x.itype = {m}.identifier_type "
+                f"AND x.ivalue = {m}.identifier_value)"
             )
             self.write(
                 f"""INSERT INTO {self.map} (entity_type, identifier_type, identifier_value, entity_id,
