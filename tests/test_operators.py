@@ -100,7 +100,8 @@ def test_unknown_connection_type_lists_supported(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AIRFLOW_CONN_ODD", '{"conn_type": "oracle", "host": "h"}')
     op = NexusCoreOperator(task_id="c", conn_id="odd", sources=[SOURCE], entity_types=ENTITY_TYPES)
     with pytest.raises(
-        NexusConfigError, match=r"no Nexus dialect for connection type 'oracle'; supported: .*duckdb, .*postgres, .*snowflake"
+        NexusConfigError,
+        match=r"no Nexus dialect for connection type 'oracle'; supported: .*duckdb, .*postgres, .*snowflake",
     ):
         op.execute(_context("r1"))
 

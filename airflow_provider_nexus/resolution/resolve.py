@@ -543,6 +543,7 @@ JOIN {flags} f ON f.node = l.node"""
             )
         new = self._assign_ids(s, cur, prev_size, names=stats, taken=prev_size, ordered=True)
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "comp")
+
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
             return (
                 f"NOT EXISTS (SELECT 1 FROM {stats} n WHERE NOT n.is_blocked AND n.itype = {m}.identifier_type "
