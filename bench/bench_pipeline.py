@@ -1,15 +1,33 @@
-"""End-to-end benchmark of the Nexus layers on DuckDB, without Airflow.
+"""End-to-end benchmark of the Nexus layers on DuckDB and PostgreSQL, without Airflow.
 
-For each size the demo data is generated into a temporary folder (timed separately, not part of
-the pipeline figures), then every layer runs in order over one DuckDB file, the way the demo DAG
-runs it: raw per source, source per source, core, resolution per entity type, final. Each task
-opens its own connection, like an operator does. Peak RSS only grows, so every size runs in a
-fresh subprocess of this script.
+For each size the demo data is generated once, in a fresh subprocess, into a temporary folder
+(timed separately, not part of the pipeline figures). Then each engine, in its own fresh
+subprocess (peak RSS only grows), gets the same files and rows and runs every layer in order, the
+way the demo DAG runs it: raw per source, source per source, core, resolution per entity type,
+final. Each task opens its own connection, like an operator does.
 
-    /root/venv/bin/python bench/bench_pipeline.py --persons 10000 100000 1000000 --out bench/pipeline.json
-    /root/venv/bin/python bench/bench_pipeline.py --incremental --persons 1000000 --batches 10 --out bench/incremental.json
+    /work/main/.venv/bin/python bench/bench_pipeline.py --persons 10000 100000 1000000 --out /tmp/pipeline.json
+    /work/main/.venv/bin/python bench/bench_pipeline.py --engine both --persons 100000 1000000 --timeout 1800 \\
+        --out /tmp/pg_vs_duckdb.json
+    /work/main/.venv/bin/python bench/bench_pipeline.py --engine both --incremental --persons 1000000 --out /tmp/incremental.json
 
-Statements slower than --slow seconds (default 1 s) are recorded with their layer.
+--engine duckdb|postgres|both: DuckDB is one file per size; PostgreSQL is a fresh database per
+size and mode on the server of --pg-uri (`CREATE DATABASE nexus_bench_<mode>_<persons>_<pid>`,
+dropped WITH (FORCE) at the end unless --keep), one psycopg 3 connection per task (autocommit,
+UTC, as PostgresDialect.connect sets it up). --timeout S stops an engine's subprocess after S
+seconds and reports the tasks it finished (PostgreSQL's resolution does not finish at 100k
+persons with the product code of 2026-11-23). Delivery: the generated files are hard-linked into the
+engine's data folder; the billing rows land in the engine's own landing.* tables (one transaction
+per delivery). "CPU s" is the bench process (all threads: DuckDB's work, and on PostgreSQL the
+Python-side file parsing of the raw layer); "server CPU" is the PostgreSQL backend of each task
+read from /proc (parallel query workers not included). Compare wall seconds within one run.
+
+--incremental: per engine, one run over batches 0..B-2 (the base, a full build from empty), then
+batch B-1 is delivered and a second run processes it; the report gives increment / base per
+layer. The generator's later batches are larger than average (re-deliveries, late identifies),
+so with the default --batches 600 the last batch is about 1% of the base's rows.
+
+Statements slower than --slow seconds (default 1 s) are recorded with their task.
 """
 
 from __future__ import annotations
@@ -38,6 +56,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "dags" / "configs" / "nexus_demo.yml"
 
 LAYERS = ("raw", "source", "core", "resolution", "final")
+ENGINES = ("duckdb", "postgres")
+PG_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 # -- environment --------------------------------------------------------------------------------
@@ -59,8 +79,195 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,
         "airflow": airflow.__version__,
+        "psycopg": _psycopg_version(),
+        "postgres": _pg_server_version(),
         "platform": platform.platform(),
     }
+
+
+def _psycopg_version() -> str:
+    try:
+        import psycopg
+
+        return psycopg.__version__
+    except ImportError:
+        return ""
+
+
+def _pg_server_version() -> str:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URI, connect_timeout=5) as con:
+            return str(con.execute("SHOW server_version").fetchone()[0])
+    except Exception:
+        return ""
+
+
+# -- PostgreSQL databases and data delivery ---------------------------------------------------------
+
+
+def pg_settings(uri: str) -> dict[str, str]:
+    """The server settings that matter most for these figures (informational)."""
+    try:
+        import psycopg
+
+        names = (
+            "server_version",
+            "shared_buffers",
+            "work_mem",
+            "maintenance_work_mem",
+            "effective_cache_size",
+            "max_parallel_workers_per_gather",
+            "synchronous_commit",
+            "jit",
+        )
+        with psycopg.connect(uri, connect_timeout=5) as con:
+            return {n: str(con.execute(f"SHOW {n}").fetchone()[0]) for n in names}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def pg_db_uri(admin_uri: str, name: str) -> str:
+    return admin_uri.rsplit("/", 1)[0] + f"/{name}"
+
+
+def pg_create(admin_uri: str, name: str) -> str:
+    """A fresh database `name` on the server of `admin_uri`; returns its URI."""
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}"')
+    return pg_db_uri(admin_uri, name)
+
+
+def pg_drop(admin_uri: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_size_mb(uri: str) -> float:
+    import psycopg
+
+    with psycopg.connect(uri) as con:
+        return round(con.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**20, 1)
+
+
+def pg_db_name(persons: int, mode: str) -> str:
+    """Unique per run (the parent's pid), so two benchmark runs never share a database."""
+    return f"nexus_bench_{mode}_{persons}_{os.getpid()}"
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """user + system CPU of one server process (/proc/<pid>/stat; same host only, else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: Delivery parts per mode: which batches each part holds. `full`: one part with every batch.
+#: `incremental`: the base (batches 0..B-2) and the increment (batch B-1).
+def parts_of(mode: str, batches: int) -> dict[str, list[int]]:
+    if mode == "incremental":
+        return {"base": list(range(batches - 1)), "inc": [batches - 1]}
+    return {"full": list(range(batches))}
+
+
+#: The demo's file tables: raw table -> (folder, file stem, writer in the generator).
+FILE_TABLES = {
+    "crm__contacts": ("crm", "contacts", "_write_csv", "csv"),
+    "crm__companies": ("crm", "companies", "_write_csv", "csv"),
+    "product__events": ("product", "events", "_write_ndjson", "ndjson"),
+    "support__tickets": ("support", "tickets", "_write_parquet", "parquet"),
+}
+
+
+def generate(spec: Any, parts: dict[str, list[int]], gen_dir: Path) -> dict[str, dict[str, int]]:
+    """Each part's rows: one file per file table under gen_dir/<part>/data, one Parquet per landing table.
+
+    A part holds the rows of its batches exactly as the generator makes them (its own chunks and
+    writers), in one file per table named `<stem>_<part>.<ext>` (the demo's globs match it). So
+    the base of --incremental is one delivery of 599 batches' rows, not 599 files: the raw layer's
+    per-file cost does not inflate the full build that the increment is compared with.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airflow_provider_nexus.demo import generator
+
+    counts: dict[str, dict[str, int]] = {}
+    world = generator._world(spec)
+    for part, batches in parts.items():
+        folder = gen_dir / part
+        totals: dict[str, int] = {}
+        for name, (sub, stem, writer, ext) in FILE_TABLES.items():
+            (folder / "data" / sub).mkdir(parents=True, exist_ok=True)
+            chunks = (c for k in batches for c in generator._chunks(world, name, k))
+            totals[name] = getattr(generator, writer)(chunks, folder / "data" / sub / f"{stem}_{part}.{ext}")
+        for name in ("billing_customers", "billing_invoices"):
+            raw_name = name.replace("_", "__", 1)
+            chunks = [c for k in batches for c in generator._chunks(world, raw_name, k)]
+            table = pa.concat_tables(chunks, promote_options="default")
+            pq.write_table(table, folder / f"{name}.parquet")
+            totals[raw_name] = table.num_rows
+        counts[part] = totals
+    return counts
+
+
+def deliver(gen_dir: Path, part: str, data_dir: Path, location: Path | str) -> None:
+    """One part of a generate() folder to one engine: hard-link its files, land its billing rows."""
+    import pyarrow.parquet as pq
+
+    from airflow_provider_nexus.demo.generator import _land, _land_postgres
+
+    src = gen_dir / part / "data"
+    for path in sorted(src.rglob("*")):
+        if path.is_file():
+            dest = data_dir / path.relative_to(src)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, dest)
+    tables = {
+        name: iter([pq.read_table(gen_dir / part / f"{name}.parquet")])
+        for name in ("billing_customers", "billing_invoices")
+    }
+    if isinstance(location, str):
+        _land_postgres(location, tables)
+    else:
+        _land(location, tables)
+
+
+class Target:
+    """One engine's warehouse for one size: a DuckDB file or a fresh PostgreSQL database."""
+
+    def __init__(self, engine: str, folder: Path, db_name: str, admin_uri: str) -> None:
+        self.engine = engine
+        self.admin_uri = admin_uri
+        self.dir = folder
+        self.dir.mkdir(parents=True)
+        self.data_dir = self.dir / "data"
+        self.data_dir.mkdir()
+        self.db_name = db_name
+        if engine == "duckdb":
+            self.location: Path | str = self.dir / "warehouse.duckdb"
+        else:
+            self.location = pg_create(admin_uri, db_name)
+
+    def size_mb(self) -> float:
+        if self.engine == "duckdb":
+            wal = Path(f"{self.location}.wal")
+            extra = wal.stat().st_size if wal.exists() else 0
+            return round((Path(self.location).stat().st_size + extra) / 2**20, 1)
+        return pg_size_mb(str(self.location))
+
+    def close(self, keep: bool) -> None:
+        if self.engine == "postgres" and not keep:
+            pg_drop(self.admin_uri, self.db_name)
 
 
 def git(*args: str) -> str:
@@ -136,11 +343,12 @@ def peak_rss_mb() -> float:
 # -- the pipeline ---------------------------------------------------------------------------------
 
 
-def bench_config(data_dir: Path, workdir: Path) -> Any:
+def bench_config(data_dir: Path, workdir: Path, engine: str = "duckdb") -> Any:
     """The demo config with data_dir and template_dirs made absolute (a temp copy of the YAML)."""
     from airflow_provider_nexus.config import load_config
 
     raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw.setdefault("warehouse", {})["dialect"] = engine
     raw["data_dir"] = str(data_dir.resolve())
     raw["template_dirs"] = [str((DEMO_CONFIG.parent / d).resolve()) for d in raw.get("template_dirs", [])]
     path = workdir / "nexus_bench.yml"
@@ -179,26 +387,49 @@ def _timed_warehouse_class(recorder: _Recorder) -> type:
 
 
 class Pipeline:
-    def __init__(self, config: Any, db_path: Path, recorder: _Recorder) -> None:
-        from airflow_provider_nexus.dialects.duckdb import DuckDBDialect
+    def __init__(self, config: Any, db_path: Path | str, recorder: _Recorder, engine: str = "duckdb") -> None:
         from airflow_provider_nexus.templates import TemplateEngine
 
         self.config = config
         self.db_path = db_path
-        self.dialect = DuckDBDialect()
+        self.engine_name = engine
+        if engine == "postgres":
+            from airflow_provider_nexus.dialects.postgres import PostgresDialect
+
+            self.dialect = PostgresDialect()
+        else:
+            from airflow_provider_nexus.dialects.duckdb import DuckDBDialect
+
+            self.dialect = DuckDBDialect()
         self.engine = TemplateEngine(self.dialect, config.resolved_template_dirs())
         self.recorder = recorder
         self.wh_class = _timed_warehouse_class(recorder)
+        #: PostgreSQL only: CPU seconds of the task's server backend (parallel workers not included).
+        self.server_cpu: dict[str, float] = {}
+        #: Called after each task with (run_id, task seconds so far, server CPU so far).
+        self.progress: Any = None
 
     @contextmanager
     def warehouse(self, task: str) -> Any:
         """One connection per task, as an operator opens one through its hook."""
-        con = duckdb.connect(str(self.db_path))
-        con.execute("SET TimeZone = 'UTC'")
+        if self.engine_name == "postgres":
+            import psycopg
+
+            # What PostgresDialect.connect does with the hook's connection.
+            con = psycopg.connect(str(self.db_path), autocommit=True)
+            con.execute("SET TIME ZONE 'UTC'")
+            pid = con.info.backend_pid
+        else:
+            con = duckdb.connect(str(self.db_path))
+            con.execute("SET TimeZone = 'UTC'")
+            pid = 0
         self.recorder.task = task
+        server0 = backend_cpu_seconds(pid) if pid else 0.0
         try:
             yield self.wh_class(self.dialect, con)
         finally:
+            if pid:
+                self.server_cpu[task] = round(backend_cpu_seconds(pid) - server0, 3)
             con.close()
 
     def run_once(self, run_id: str) -> dict[str, Any]:
@@ -214,6 +445,7 @@ class Pipeline:
         from airflow_provider_nexus.state import StateStore
 
         cfg = self.config
+        self.server_cpu = {}
         tasks: dict[str, float] = {}
         details: dict[str, Any] = {}
 
@@ -228,6 +460,8 @@ class Pipeline:
             tasks[task] = round(time.perf_counter() - started, 3)
             cpu[task] = round(cpu_seconds() - cpu0, 3)
             load.append(os.getloadavg()[0])
+            if self.progress:
+                self.progress(run_id, dict(tasks), dict(self.server_cpu))
             return out
 
         windows = {}
@@ -311,6 +545,10 @@ class Pipeline:
                     "hubs",
                     "blocked",
                     "batch_rows",
+                    "mode",
+                    "fallback_reason",
+                    "touched",
+                    "rows_per_round",
                 )
             }
             resolution[entity_type]["seconds_per_round"] = out.get("seconds_per_round")
@@ -324,9 +562,11 @@ class Pipeline:
 
         layers = {layer: 0.0 for layer in LAYERS}
         layers_cpu = {layer: 0.0 for layer in LAYERS}
+        layers_server = {layer: 0.0 for layer in LAYERS}
         for task, secs in tasks.items():
             layers[task.split(".", 1)[0]] += secs
             layers_cpu[task.split(".", 1)[0]] += cpu[task]
+            layers_server[task.split(".", 1)[0]] += self.server_cpu.get(task, 0.0)
         return {
             "tasks": tasks,
             "layers": {k: round(v, 3) for k, v in layers.items()},
@@ -334,6 +574,9 @@ class Pipeline:
             "tasks_cpu": cpu,
             "layers_cpu": {k: round(v, 3) for k, v in layers_cpu.items()},
             "total_cpu": round(sum(cpu.values()), 3),
+            "tasks_server_cpu": dict(self.server_cpu),
+            "layers_server_cpu": {k: round(v, 3) for k, v in layers_server.items()},
+            "total_server_cpu": round(sum(self.server_cpu.values()), 3),
             "loadavg_1m": {
                 "min": min(load),
                 "max": max(load),
@@ -343,83 +586,71 @@ class Pipeline:
         }
 
 
-# -- one size (child process) ---------------------------------------------------------------------
+# -- child processes: generate once per size, then one process per engine -----------------------
 
 
-def run_full(persons: int, batches: int, seed: int, workdir: Path, slow: float) -> dict[str, Any]:
-    from airflow_provider_nexus.demo.generator import DemoSpec, write_all
-
-    data_dir = workdir / "data"
-    db_path = workdir / "warehouse.duckdb"
-    spec = DemoSpec(persons=persons, batches=batches, seed=seed)
-    started = time.perf_counter()
-    generated = write_all(spec, data_dir, db_path)
-    gen_seconds = round(time.perf_counter() - started, 2)
-    rss_after_gen = peak_rss_mb()
-    recorder = _Recorder(slow)
-    pipeline = Pipeline(bench_config(data_dir, workdir), db_path, recorder)
-    result = pipeline.run_once("bench_full")
-    result.update(
-        persons=persons,
-        batches=batches,
-        generated_rows=generated,
-        generated_total=sum(generated.values()),
-        generate_seconds=gen_seconds,
-        peak_rss_mb_after_generate=round(rss_after_gen, 1),
-        peak_rss_mb=round(peak_rss_mb(), 1),
-        db_mb=round(db_path.stat().st_size / 2**20, 1),
-        slow_statements=recorder.slow,
-    )
-    return result
+def engines_of(engine: str) -> tuple[str, ...]:
+    return ENGINES if engine == "both" else (engine,)
 
 
-def run_incremental(persons: int, batches: int, seed: int, workdir: Path, slow: float) -> dict[str, Any]:
-    """Deliver batches 0..B-2 one run each, then time batch B-1 alone; compare with one full build."""
-    from airflow_provider_nexus.demo.generator import DemoSpec, write_all, write_batch
-
-    spec = DemoSpec(persons=persons, batches=batches, seed=seed)
-    out: dict[str, Any] = {"persons": persons, "batches": batches}
-
-    # Reference: every batch delivered, one run over all of it.
-    full_dir = workdir / "full"
-    full_dir.mkdir()
-    started = time.perf_counter()
-    write_all(spec, full_dir / "data", full_dir / "warehouse.duckdb")
-    out["generate_seconds_full"] = round(time.perf_counter() - started, 2)
-    rec_full = _Recorder(slow)
-    full = Pipeline(
-        bench_config(full_dir / "data", full_dir),
-        full_dir / "warehouse.duckdb",
-        rec_full,
-    ).run_once("full")
-    out["full"] = full
-    out["full"]["slow_statements"] = rec_full.slow
-    shutil.rmtree(full_dir)
-
-    inc_dir = workdir / "inc"
-    inc_dir.mkdir()
-    db_path = inc_dir / "warehouse.duckdb"
-    rec = _Recorder(slow)
-    pipeline = Pipeline(bench_config(inc_dir / "data", inc_dir), db_path, rec)
-    runs = []
-    for k in range(batches):
-        write_batch(spec, k, inc_dir / "data", db_path)
-        before = len(rec.slow)
-        result = pipeline.run_once(f"batch_{k:04d}")
-        result["slow_statements"] = rec.slow[before:]
-        runs.append({"batch": k, "total": result["total"], "layers": result["layers"]})
-        print(
-            f"  batch {k}: {result['total']:.1f}s {result['layers']}",
-            file=sys.stderr,
-            flush=True,
-        )
-    out["batch_runs"] = runs
-    out["last_batch"] = result
-    out["ratio_last_batch_to_full"] = round(result["total"] / full["total"], 3)
-    out["ratio_last_batch_to_full_per_layer"] = {
-        layer: (round(result["layers"][layer] / full["layers"][layer], 3) if full["layers"][layer] else None)
+def layer_ratios(num: dict[str, Any], den: dict[str, Any], digits: int = 2) -> dict[str, Any]:
+    """num / den wall seconds per layer and in total (e.g. PostgreSQL / DuckDB, increment / base)."""
+    out: dict[str, Any] = {
+        layer: (round(num["layers"][layer] / den["layers"][layer], digits) if den["layers"][layer] else None)
         for layer in LAYERS
     }
+    out["total"] = round(num["total"] / den["total"], digits) if den["total"] else None
+    return out
+
+
+def child_generate(args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_provider_nexus.demo.generator import DemoSpec
+
+    spec = DemoSpec(persons=args.persons[0], batches=args.batches, seed=args.seed)
+    started = time.perf_counter()
+    counts = generate(spec, parts_of(args.mode, args.batches), Path(args.gen_dir))
+    return {
+        "generated_rows": counts,
+        "generated_total": {part: sum(c.values()) for part, c in counts.items()},
+        "generate_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def child_run(args: argparse.Namespace) -> dict[str, Any]:
+    """One engine, one size: deliver each part in order and run the pipeline after each."""
+    engine, persons = args.engine, args.persons[0]
+    gen_dir = Path(args.gen_dir)
+    target = Target(engine, gen_dir.parent / engine, args.pg_db, args.pg_uri)
+    out: dict[str, Any] = {"engine": engine, "runs": {}, "deliver_seconds": {}, "db_mb": {}}
+    try:
+        recorder = _Recorder(args.slow)
+        pipeline = Pipeline(bench_config(target.data_dir, target.dir, engine), target.location, recorder, engine)
+        partial = Path(f"{args.child_out}.partial")
+
+        def progress(run_id: str, tasks: dict[str, float], server_cpu: dict[str, float]) -> None:
+            # What a parent that stops this process at --timeout reports: the tasks that finished.
+            state = {"run": run_id, "tasks": tasks, "server_cpu": server_cpu, "slow": recorder.slow}
+            partial.write_text(json.dumps(state, default=str), encoding="utf-8")
+
+        pipeline.progress = progress
+        for part in parts_of(args.mode, args.batches):
+            started = time.perf_counter()
+            deliver(gen_dir, part, target.data_dir, target.location)
+            out["deliver_seconds"][part] = round(time.perf_counter() - started, 2)
+            before = len(recorder.slow)
+            print(f"    {engine} {persons}: running the layers over part {part!r}", file=sys.stderr, flush=True)
+            result = pipeline.run_once(f"bench_{part}")
+            result["slow_statements"] = recorder.slow[before:]
+            result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+            out["runs"][part] = result
+            out["db_mb"][part] = target.size_mb()
+            print(
+                f"    {engine} {persons} {part}: total {result['total']:.1f}s {result['layers']}",
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        target.close(args.keep)
     return out
 
 
@@ -430,17 +661,9 @@ def child(args: argparse.Namespace) -> int:
 
     # The layers log a line per table at INFO; slow statements are recorded by the wrapper instead.
     logging.getLogger("airflow_provider_nexus").setLevel(logging.WARNING)
-    workdir = Path(tempfile.mkdtemp(prefix="nexus_bench_", dir=args.workdir))
-    try:
-        if args.incremental:
-            result = run_incremental(args.persons[0], args.batches, args.seed, workdir, args.slow)
-        else:
-            result = run_full(args.persons[0], args.batches, args.seed, workdir, args.slow)
-        result["peak_rss_mb"] = round(peak_rss_mb(), 1)
-        result["code_dir"] = str(Path(sys.modules["airflow_provider_nexus"].__file__).resolve().parent.parent)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    result = child_generate(args) if args.phase == "generate" else child_run(args)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["code_dir"] = str(Path(sys.modules["airflow_provider_nexus"].__file__).resolve().parent.parent)
     Path(args.child_out).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     return 0
 
@@ -448,7 +671,7 @@ def child(args: argparse.Namespace) -> int:
 # -- parent ---------------------------------------------------------------------------------------
 
 
-def spawn(argv_extra: list[str], persons: int, args: argparse.Namespace) -> dict[str, Any]:
+def spawn(phase: str, engine: str, persons: int, gen_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     fd, out = tempfile.mkstemp(suffix=".json", prefix="nexus_bench_child_")
     os.close(fd)
     cmd = [
@@ -456,6 +679,14 @@ def spawn(argv_extra: list[str], persons: int, args: argparse.Namespace) -> dict
         __file__,
         "--child-out",
         out,
+        "--phase",
+        phase,
+        "--engine",
+        engine,
+        "--mode",
+        args.mode,
+        "--gen-dir",
+        str(gen_dir),
         "--persons",
         str(persons),
         "--batches",
@@ -464,73 +695,147 @@ def spawn(argv_extra: list[str], persons: int, args: argparse.Namespace) -> dict
         str(args.seed),
         "--slow",
         str(args.slow),
-        *argv_extra,
+        "--pg-uri",
+        args.pg_uri,
+        "--pg-db",
+        pg_db_name(persons, args.mode),
     ]
-    if args.workdir:
-        cmd += ["--workdir", args.workdir]
     if args.src:
         cmd += ["--src", args.src]
     if args.keep:
         cmd.append("--keep")
     started = time.perf_counter()
-    proc = subprocess.run(cmd, check=False)
+    timeout = args.timeout if phase == "run" else None
+    try:
+        returncode = subprocess.run(cmd, check=False, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:  # (the child is killed; its PG backend ends with the DROP)
+        returncode = None
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        return {
-            "persons": persons,
-            "error": f"child exited with {proc.returncode}",
+    partial = Path(f"{out}.partial")
+    if returncode != 0:
+        failed: dict[str, Any] = {
+            "error": f"{phase} {engine} child exited with {returncode}"
+            if returncode is not None
+            else f"{phase} {engine} stopped at --timeout {timeout:.0f} s",
             "wall_seconds": round(wall, 1),
         }
+        if partial.exists():
+            failed["finished_tasks"] = json.loads(partial.read_text(encoding="utf-8"))
+            partial.unlink()
+        os.unlink(out)
+        return failed
+    partial.unlink(missing_ok=True)
     result = json.loads(Path(out).read_text(encoding="utf-8"))
     os.unlink(out)
     result["wall_seconds"] = round(wall, 1)
     return result
 
 
-def print_full_table(results: list[dict[str, Any]]) -> None:
-    cols = ["gen", *LAYERS, "total", "CPU s", "RSS MB", "load"]
-    print("wall seconds per layer (CPU s = user+sys of all threads; load = mean 1-min load average)")
-    print(f"{'persons':>9} {'raw rows':>10} " + " ".join(f"{c:>9}" for c in cols))
+def run_size(persons: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Generate once, then each engine in its own subprocess over the same files and rows."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"nexus_bench_{persons}_", dir=args.workdir))
+    gen_dir = workdir / "gen"
+    out: dict[str, Any] = {"persons": persons, "batches": args.batches, "mode": args.mode, "engines": {}}
+    try:
+        print(f"--- {persons} persons: generating (fresh subprocess)", flush=True)
+        gen = spawn("generate", "duckdb", persons, gen_dir, args)
+        out["generate"] = gen
+        if "error" in gen:
+            out["error"] = gen["error"]
+            return out
+        print(f"    generated {gen['generated_total']} rows in {gen['generate_seconds']:.1f}s", flush=True)
+        for engine in engines_of(args.engine):
+            print(f"--- {persons} persons: {engine} (fresh subprocess)", flush=True)
+            res = spawn("run", engine, persons, gen_dir, args)
+            if engine == "postgres" and not args.keep:
+                pg_drop(args.pg_uri, pg_db_name(persons, args.mode))  # also after a crashed child
+            out["engines"][engine] = res
+            if "error" in res:
+                out["error"] = res["error"]
+                continue
+            for part, r in res["runs"].items():
+                print(
+                    f"    {engine} {part}: total {r['total']:.1f}s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                    f"DB {res['db_mb'][part]:.0f} MB, layers {r['layers']}",
+                    flush=True,
+                )
+                for s in sorted(r["slow_statements"], key=lambda s: -s["seconds"])[:8]:
+                    print(f"      slow {s['seconds']:>6.1f}s [{s['task']}] {s['sql'][:150]}", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    ok = {e: r for e, r in out["engines"].items() if "error" not in r}
+    if len(ok) == 2:
+        out["ratio_postgres_to_duckdb"] = {
+            part: layer_ratios(ok["postgres"]["runs"][part], ok["duckdb"]["runs"][part])
+            for part in ok["duckdb"]["runs"]
+        }
+    if args.mode == "incremental":
+        out["ratio_inc_to_base"] = {
+            e: layer_ratios(r["runs"]["inc"], r["runs"]["base"], 3) for e, r in ok.items() if "inc" in r["runs"]
+        }
+    return out
+
+
+def print_tables(results: list[dict[str, Any]]) -> None:
+    cols = [*LAYERS, "total", "CPU s", "srv CPU", "RSS MB", "DB MB", "load"]
+    print(
+        "wall seconds per layer (CPU s = user+sys of the bench process, all threads; srv CPU = the "
+        "PostgreSQL backends of the tasks; load = mean 1-min load average)"
+    )
+    print(f"{'persons':>9} {'engine':>8} {'run':>5} {'raw rows':>10} " + " ".join(f"{c:>8}" for c in cols))
     for r in results:
-        if "error" in r:
+        if "error" in r and not r["engines"]:
             print(f"{r['persons']:>9} {r['error']}")
             continue
-        vals = [
-            r["generate_seconds"],
-            *(r["layers"][lyr] for lyr in LAYERS),
-            r["total"],
-            r["total_cpu"],
-            r["peak_rss_mb"],
-            r["loadavg_1m"]["mean"],
-        ]
-        print(f"{r['persons']:>9} {r['generated_total']:>10} " + " ".join(f"{v:>9.1f}" for v in vals))
+        rows = r["generate"]["generated_total"]
+        for engine, e in r["engines"].items():
+            if "error" in e:
+                print(f"{r['persons']:>9} {engine:>8} {e['error']}")
+                done = e.get("finished_tasks")
+                if done:
+                    print(f"{'':>9} {'':>8} finished in run {done['run']}: {done['tasks']}")
+                continue
+            for part, run in e["runs"].items():
+                vals = [
+                    *(run["layers"][lyr] for lyr in LAYERS),
+                    run["total"],
+                    run["total_cpu"],
+                    run["total_server_cpu"],
+                    run["peak_rss_mb"],
+                    e["db_mb"][part],
+                    run["loadavg_1m"]["mean"],
+                ]
+                print(
+                    f"{r['persons']:>9} {engine:>8} {part:>5} {rows[part]:>10} " + " ".join(f"{v:>8.1f}" for v in vals)
+                )
+        for part, rat in r.get("ratio_postgres_to_duckdb", {}).items():
+            print(
+                f"{r['persons']:>9} {'PG/Duck':>8} {part:>5} {'':>10} "
+                + " ".join(f"{rat[k]:>8.2f}" if rat[k] is not None else f"{'-':>8}" for k in (*LAYERS, "total"))
+            )
+        for engine, rat in r.get("ratio_inc_to_base", {}).items():
+            print(
+                f"{r['persons']:>9} {engine:>8} {'inc/b':>5} {'':>10} "
+                + " ".join(f"{rat[k]:>8.3f}" if rat[k] is not None else f"{'-':>8}" for k in (*LAYERS, "total"))
+            )
 
 
-def scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ok = [r for r in results if "error" not in r]
+def scaling(results: list[dict[str, Any]], engine: str) -> list[dict[str, Any]]:
+    ok = [
+        r["engines"][engine]["runs"]["full"] | {"persons": r["persons"]}
+        for r in results
+        if "full" in r["engines"].get(engine, {}).get("runs", {})
+    ]
     out = []
     for a, b in itertools.pairwise(ok):
-        factor = b["persons"] / a["persons"]
-        ratios = {
-            layer: (round(b["layers"][layer] / a["layers"][layer], 2) if a["layers"][layer] else None)
-            for layer in LAYERS
-        }
-        for et in b["tasks"]:
-            if et.startswith("resolution.") and a["tasks"].get(et):
-                ratios[et] = round(b["tasks"][et] / a["tasks"][et], 2)
-        ratios["total"] = round(b["total"] / a["total"], 2)
-        cpu = {
-            layer: (round(b["layers_cpu"][layer] / a["layers_cpu"][layer], 2) if a["layers_cpu"][layer] else None)
-            for layer in LAYERS
-        }
-        cpu["total"] = round(b["total_cpu"] / a["total_cpu"], 2)
         out.append(
             {
+                "engine": engine,
                 "from": a["persons"],
                 "to": b["persons"],
-                "data_factor": factor,
-                "ratios": ratios,
-                "cpu_ratios": cpu,
+                "data_factor": b["persons"] / a["persons"],
+                "ratios": layer_ratios(b, a),
             }
         )
     return out
@@ -539,17 +844,24 @@ def scaling(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--persons", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--batches", type=int, default=1)
+    parser.add_argument("--batches", type=int, help="demo batches (default 1; 600 with --incremental)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--engine", choices=(*ENGINES, "both"), default="duckdb")
     parser.add_argument(
         "--incremental",
         action="store_true",
-        help="build batches 0..B-2, time batch B-1 vs a full build",
+        help="per engine: one run over batches 0..B-2 (the base), then batch B-1 alone (about 1%% at B=600)",
     )
+    parser.add_argument("--pg-uri", default=PG_URI, help=f"admin URI of the PostgreSQL server (default {PG_URI})")
     parser.add_argument("--slow", type=float, default=1.0, help="record statements slower than this (s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="stop an engine's subprocess after this many seconds; the tasks it finished are reported",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--workdir", help="parent folder of the temp dirs (default: system temp)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated data and DuckDB files")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data, DuckDB files and PG databases")
     parser.add_argument(
         "--code",
         default="HEAD",
@@ -557,69 +869,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--src", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("generate", "run"), help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=("full", "incremental"), help=argparse.SUPPRESS)
+    parser.add_argument("--gen-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--pg-db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_out:
         return child(args)
+    args.mode = "incremental" if args.incremental else "full"
+    if args.batches is None:
+        args.batches = 600 if args.incremental else 1
+    if args.incremental and args.batches < 2:
+        parser.error("--incremental needs --batches >= 2")
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     info = machine()
+    if args.engine != "duckdb":
+        info["postgres_settings"] = pg_settings(args.pg_uri)
     print(f"machine: {info}")
     version = code_version(args.code)
     print(f"code: {version}")
     args.src = snapshot(args.code, args.workdir)
-    if args.incremental:
-        if args.batches < 2:
-            parser.error("--incremental needs --batches >= 2")
-        results = [spawn(["--incremental"], p, args) for p in args.persons]
-        for r in results:
-            if "error" in r:
-                print(f"{r['persons']}: {r['error']}")
-                continue
-            last, full = r["last_batch"], r["full"]
-            print(
-                f"persons={r['persons']} batches={r['batches']}: full build {full['total']:.1f}s, "
-                f"batch {r['batches'] - 1} alone {last['total']:.1f}s, ratio {r['ratio_last_batch_to_full']:.3f}"
-            )
-            print(f"  full layers:       {full['layers']}")
-            print(f"  last batch layers: {last['layers']}")
-        payload = {
-            "kind": "incremental",
-            "started": started,
-            "machine": info,
-            "code": version,
-            "argv": sys.argv,
-            "results": results,
-        }
-    else:
-        results = []
-        for p in args.persons:
-            print(f"--- {p} persons (fresh subprocess)", flush=True)
-            r = spawn([], p, args)
-            results.append(r)
-            if "error" not in r:
-                print(
-                    f"    total {r['total']:.1f}s, peak RSS {r['peak_rss_mb']:.0f} MB, layers {r['layers']}",
-                    flush=True,
-                )
-                for s in sorted(r["slow_statements"], key=lambda s: -s["seconds"])[:8]:
-                    print(f"    slow {s['seconds']:>6.1f}s [{s['task']}] {s['sql'][:150]}")
-        print()
-        print_full_table(results)
-        ratios = scaling(results)
-        for s in ratios:
-            print(f"wall ratio {s['to']}/{s['from']} (x{s['data_factor']:.0f} data): {s['ratios']}")
-            print(f"CPU  ratio {s['to']}/{s['from']} (x{s['data_factor']:.0f} data): {s['cpu_ratios']}")
-        payload = {
-            "kind": "full",
-            "started": started,
-            "machine": info,
-            "code": version,
-            "argv": sys.argv,
-            "results": results,
-            "scaling": ratios,
-        }
-    if args.src:
-        shutil.rmtree(args.src, ignore_errors=True)
+    try:
+        results = [run_size(p, args) for p in args.persons]
+    finally:
+        if args.src:
+            shutil.rmtree(args.src, ignore_errors=True)
+    print()
+    print_tables(results)
+    scaled = [s for engine in engines_of(args.engine) for s in scaling(results, engine)]
+    for s in scaled:
+        print(f"wall ratio {s['engine']} {s['to']}/{s['from']} (x{s['data_factor']:.0f} data): {s['ratios']}")
+    payload = {
+        "kind": args.mode,
+        "started": started,
+        "machine": info,
+        "code": version,
+        "argv": sys.argv,
+        "results": results,
+        "scaling": scaled,
+    }
     if args.out:
         args.out.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
         print(f"wrote {args.out}")
