@@ -11,7 +11,7 @@ config and at the demo config through NEXUS_CONFIGS_DIR) vs importing a generate
 the equivalent EmptyOperator DAG. Both include the Airflow imports; interpreter start-up is in the
 wall time only.
 
-    /root/venv/bin/python bench/bench_parse.py --out bench/parse.json
+    .venv/bin/python bench/bench_parse.py --out bench/parse.json
 """
 
 from __future__ import annotations

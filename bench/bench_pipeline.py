@@ -6,10 +6,10 @@ subprocess (peak RSS only grows), gets the same files and rows and runs every la
 way the demo DAG runs it: raw per source, source per source, core, resolution per entity type,
 final. Each task opens its own connection, like an operator does.
 
-    /work/main/.venv/bin/python bench/bench_pipeline.py --persons 10000 100000 1000000 --out /tmp/pipeline.json
-    /work/main/.venv/bin/python bench/bench_pipeline.py --engine both --persons 100000 1000000 --timeout 1800 \\
+    .venv/bin/python bench/bench_pipeline.py --persons 10000 100000 1000000 --out /tmp/pipeline.json
+    .venv/bin/python bench/bench_pipeline.py --engine both --persons 100000 1000000 --timeout 1800 \\
         --out /tmp/pg_vs_duckdb.json
-    /work/main/.venv/bin/python bench/bench_pipeline.py --engine both --incremental --persons 1000000 --out /tmp/incremental.json
+    .venv/bin/python bench/bench_pipeline.py --engine both --incremental --persons 1000000 --out /tmp/incremental.json
 
 --engine duckdb|postgres|both: DuckDB is one file per size; PostgreSQL is a fresh database per
 size and mode on the server of --pg-uri (`CREATE DATABASE nexus_bench_<mode>_<persons>_<pid>`,

@@ -13,7 +13,7 @@ DuckDB file. Every phase then runs in its own subprocess (peak RSS, ``ru_maxrss`
 * ``verify`` (sizes up to --verify-max): the Nexus partition equals the reference, after ``full``
   and again after ``inc``.
 
-    /root/venv/bin/python bench/bench_resolution.py --persons 100000 1000000 3000000 \\
+    .venv/bin/python bench/bench_resolution.py --persons 100000 1000000 3000000 \\
         --out bench/resolution.json
 
 Shape per person: 1-2 emails, 0-1 phone, 0-1 user id, 1+Poisson(1.6) anonymous ids, linked by a
