@@ -413,6 +413,62 @@ def phase_inc(db: str, persons: int, threads: int | None) -> dict[str, Any]:
     return out
 
 
+def phase_pg_full(db: str, pg_uri: str) -> dict[str, Any]:
+    """The same rows in a fresh PostgreSQL database (CSV through COPY), then a full resolution."""
+    import psycopg
+
+    from airflow_provider_nexus.dialects.postgres import PostgresDialect
+    from airflow_provider_nexus.resolution import NoiseRules, resolve_entity_type
+    from airflow_provider_nexus.warehouse import Warehouse
+
+    name = f"nexus_bench_res_{os.getpid()}"
+    with psycopg.connect(pg_uri, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        started = time.perf_counter()
+        csv_path = db + ".core.csv"
+        src = duckdb.connect(db, read_only=True)
+        src.execute(f"COPY nexus_core.nexus_identifiers TO '{csv_path}' (HEADER false)")
+        src.close()
+        conn = psycopg.connect(pg_uri.rsplit("/", 1)[0] + f"/{name}", autocommit=True)
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("CREATE SCHEMA nexus_core")
+        conn.execute(CORE_DDL)
+        with (
+            open(csv_path, "rb") as fh,
+            conn.cursor().copy("COPY nexus_core.nexus_identifiers FROM STDIN WITH (FORMAT csv)") as copy,
+        ):
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)
+        os.remove(csv_path)
+        conn.execute("ANALYZE nexus_core.nexus_identifiers")
+        load = round(time.perf_counter() - started, 2)
+        _instrument()
+        wh = Warehouse(PostgresDialect(), conn)
+        started = time.perf_counter()
+        s = resolve_entity_type(
+            wh,
+            entity_type="person",
+            id_prefix="per",
+            core_schema="nexus_core",
+            resolution_schema="nexus_resolution",
+            run_id="full",
+            resolved_at=T1,
+            noise=NoiseRules(),
+        )
+        elapsed = time.perf_counter() - started
+        slow = sorted(((round(sec, 2), sql.split("\n", 1)[0][:100]) for sec, sql in _timed(wh)), reverse=True)[:8]
+        conn.close()
+    finally:
+        with psycopg.connect(pg_uri, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    out = s.to_dict()
+    out["wall_seconds"] = round(elapsed, 2)
+    out["load_seconds"] = load
+    out["slowest_statements"] = slow
+    return out
+
+
 # -- driver --------------------------------------------------------------------------------------
 
 
@@ -443,7 +499,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def bench_size(persons: int, seed: int, verify: bool, threads: int | None, workdir: str) -> dict[str, Any]:
+def bench_size(
+    persons: int, seed: int, verify: bool, threads: int | None, workdir: str, pg_uri: str | None = None
+) -> dict[str, Any]:
     db = os.path.join(workdir, f"res_{persons}.duckdb")
     for suffix in ("", ".wal", ".batch.npz", ".types.npy"):
         if os.path.exists(db + suffix):
@@ -456,6 +514,9 @@ def bench_size(persons: int, seed: int, verify: bool, threads: int | None, workd
     print(f"[{persons}] ref {out['ref']}", file=sys.stderr, flush=True)
     out["full"] = run_phase(["full", "--db", db, *extra])
     print(f"[{persons}] full {_short(out['full'])}", file=sys.stderr, flush=True)
+    if pg_uri:
+        out["pg_full"] = run_phase(["pgfull", "--db", db, "--pg-uri", pg_uri])
+        print(f"[{persons}] PostgreSQL full {_short(out['pg_full'])}", file=sys.stderr, flush=True)
     if verify:
         out["verify_full"] = run_phase(["verify", "--db", db])
         print(f"[{persons}] verify {out['verify_full']}", file=sys.stderr, flush=True)
@@ -502,6 +563,13 @@ def main() -> None:
         help="where the DuckDB files go (default: a temp dir)",
     )
     p.add_argument("--out", default=None, help="write all results as JSON here")
+    p.add_argument(
+        "--postgres",
+        metavar="URI",
+        default=None,
+        help="also resolve the same rows on PostgreSQL (a fresh database on this server, dropped after)",
+    )
+    p.add_argument("--pg-uri", default=None, help=argparse.SUPPRESS)
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     p.add_argument("--db", default=None, help=argparse.SUPPRESS)
     args, _ = p.parse_known_args()
@@ -517,6 +585,8 @@ def main() -> None:
             res = phase_inc(args.db, persons, args.threads)
         elif args.phase == "verify":
             res = phase_verify(args.db)
+        elif args.phase == "pgfull":
+            res = phase_pg_full(args.db, args.pg_uri)
         else:
             raise SystemExit(f"unknown phase {args.phase}")
         print(json.dumps(res, default=str))
@@ -524,7 +594,9 @@ def main() -> None:
     workdir = args.workdir or tempfile.mkdtemp(prefix="nexus_bench_res_")
     results = {"machine": machine(), "command": " ".join(sys.argv), "sizes": []}
     for persons in args.persons:
-        results["sizes"].append(bench_size(persons, args.seed, persons <= args.verify_max, args.threads, workdir))
+        results["sizes"].append(
+            bench_size(persons, args.seed, persons <= args.verify_max, args.threads, workdir, args.postgres)
+        )
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print(json.dumps(results, indent=2, default=str))
