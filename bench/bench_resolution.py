@@ -350,6 +350,9 @@ def nexus(db: str, since: dt.datetime | None, run_id: str, threads: int | None) 
     conn = duckdb.connect(db)
     if threads:
         conn.execute(f"SET threads = {threads}")
+    memory_limit = os.environ.get("NEXUS_BENCH_MEMORY_LIMIT")
+    if memory_limit:  # what a DuckDB connection's `memory_limit` extra sets through DuckDBHook
+        conn.execute(f"SET memory_limit = '{memory_limit}'")
     wh = Warehouse(DuckDBDialect(), conn)
     started = time.perf_counter()
     s = resolve_entity_type(
@@ -558,6 +561,11 @@ def main() -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: DuckDB's)")
     p.add_argument(
+        "--memory-limit",
+        default=None,
+        help="DuckDB memory_limit for the Nexus runs, e.g. 3GB (default: DuckDB's, 80%% of RAM)",
+    )
+    p.add_argument(
         "--workdir",
         default=None,
         help="where the DuckDB files go (default: a temp dir)",
@@ -573,6 +581,8 @@ def main() -> None:
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     p.add_argument("--db", default=None, help=argparse.SUPPRESS)
     args, _ = p.parse_known_args()
+    if args.memory_limit:  # the phase subprocesses inherit it
+        os.environ["NEXUS_BENCH_MEMORY_LIMIT"] = args.memory_limit
     if args.phase:
         persons = args.persons[0]
         if args.phase == "gen":
