@@ -344,7 +344,6 @@ FROM ref_labels r JOIN nexus_resolution.nexus_person_identity_map m
 
 def nexus(db: str, since: dt.datetime | None, run_id: str, threads: int | None) -> dict[str, Any]:
     from airflow_provider_nexus.dialects.duckdb import DuckDBDialect
-    from airflow_provider_nexus.resolution import NoiseRules, resolve_entity_type
     from airflow_provider_nexus.warehouse import Warehouse
 
     conn = duckdb.connect(db)
@@ -353,7 +352,16 @@ def nexus(db: str, since: dt.datetime | None, run_id: str, threads: int | None) 
     memory_limit = os.environ.get("NEXUS_BENCH_MEMORY_LIMIT")
     if memory_limit:  # what a DuckDB connection's `memory_limit` extra sets through DuckDBHook
         conn.execute(f"SET memory_limit = '{memory_limit}'")
-    wh = Warehouse(DuckDBDialect(), conn)
+    out = resolve_timed(Warehouse(DuckDBDialect(), conn), run_id, since)
+    conn.close()
+    out["rss_mib"] = rss_mib()
+    return out
+
+
+def resolve_timed(wh: Any, run_id: str, since: dt.datetime | None) -> dict[str, Any]:
+    """One resolution of the generated rows: its summary, wall seconds and slowest statements."""
+    from airflow_provider_nexus.resolution import NoiseRules, resolve_entity_type
+
     started = time.perf_counter()
     s = resolve_entity_type(
         wh,
@@ -367,15 +375,11 @@ def nexus(db: str, since: dt.datetime | None, run_id: str, threads: int | None) 
         since=since,
     )
     elapsed = time.perf_counter() - started
-    slow = sorted(
-        ((round(sec, 2), sql.split("\n", 1)[0][:100]) for sec, sql in _timed(wh)),
-        reverse=True,
-    )[:8]
-    conn.close()
     out = s.to_dict()
     out["wall_seconds"] = round(elapsed, 2)
-    out["rss_mib"] = rss_mib()
-    out["slowest_statements"] = slow
+    out["slowest_statements"] = sorted(
+        ((round(sec, 2), sql.split("\n", 1)[0][:100]) for sec, sql in _timed(wh)), reverse=True
+    )[:8]
     return out
 
 
@@ -421,7 +425,6 @@ def phase_pg_full(db: str, pg_uri: str) -> dict[str, Any]:
     import psycopg
 
     from airflow_provider_nexus.dialects.postgres import PostgresDialect
-    from airflow_provider_nexus.resolution import NoiseRules, resolve_entity_type
     from airflow_provider_nexus.warehouse import Warehouse
 
     name = f"nexus_bench_res_{os.getpid()}"
@@ -447,28 +450,12 @@ def phase_pg_full(db: str, pg_uri: str) -> dict[str, Any]:
         conn.execute("ANALYZE nexus_core.nexus_identifiers")
         load = round(time.perf_counter() - started, 2)
         _instrument()
-        wh = Warehouse(PostgresDialect(), conn)
-        started = time.perf_counter()
-        s = resolve_entity_type(
-            wh,
-            entity_type="person",
-            id_prefix="per",
-            core_schema="nexus_core",
-            resolution_schema="nexus_resolution",
-            run_id="full",
-            resolved_at=T1,
-            noise=NoiseRules(),
-        )
-        elapsed = time.perf_counter() - started
-        slow = sorted(((round(sec, 2), sql.split("\n", 1)[0][:100]) for sec, sql in _timed(wh)), reverse=True)[:8]
+        out = resolve_timed(Warehouse(PostgresDialect(), conn), "full", None)
         conn.close()
     finally:
         with psycopg.connect(pg_uri, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    out = s.to_dict()
-    out["wall_seconds"] = round(elapsed, 2)
     out["load_seconds"] = load
-    out["slowest_statements"] = slow
     return out
 
 
