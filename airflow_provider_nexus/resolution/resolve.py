@@ -314,6 +314,7 @@ class _Resolver:
         if self._pending is None:
             replace_table(self.wh, table, select_sql)
             return table
+        self._ensure_state_table(kind)
         staged = self.ctas(f"next_{kind}", select_sql)
         cols = ", ".join(STATE_LAYOUTS[kind])
         self.write(f"DELETE FROM {table}")
@@ -461,8 +462,7 @@ class _Resolver:
             )
         else:
             s.batch_rows = total
-        for kind in STATE_LAYOUTS:
-            self._ensure_state_table(kind)
+        self._ensure_state_table("state")  # written by DML on every path (the others: `_rebuild`)
 
         # 1. identifiers with dense node ids in byte order, and (source, edge_id) groups ---------
         blocked = self.noise.blocked_predicate(self.d, "i.itype", "i.ivalue")
