@@ -1579,9 +1579,10 @@ def _land_warehouse(conn_id: str, tables: dict[str, Iterator[pa.Table]]) -> dict
             for name, (stage, typed) in staged.items():
                 target, s = d.table("landing", name), d.quote(stage)
                 key, synced = d.quote(_LANDING_KEYS[name]), d.quote("synced_at")
+                delete, t = d.delete_target(target, "t")
                 wh.execute(
-                    f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {s} b WHERE b.{key} = {target}.{key} "
-                    f"AND {d.cast_timestamp(f'b.{synced}')} = {target}.{synced})"
+                    f"{delete} WHERE EXISTS (SELECT 1 FROM {s} b WHERE b.{key} = {t}.{key} "
+                    f"AND {d.cast_timestamp(f'b.{synced}')} = {t}.{synced})"
                 )
                 cols = ", ".join(d.quote(col) for col, _ in typed)
                 values = ", ".join(f"CAST({d.quote(col)} AS {kind})" for col, kind in typed)

@@ -12,20 +12,18 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from airflow_provider_nexus.dialects import Dialect, get_dialect
+if TYPE_CHECKING:
+    from airflow_provider_nexus.warehouse import Warehouse
 
 DEMO_DAG_ID = "nexus_demo"
 DEMO_CONN_ID = "nexus_duckdb"
 DEMO_POSTGRES_CONN_ID = "nexus_postgres"
 DEMO_WAREHOUSE_CONN_ID = "nexus_warehouse"
-
-#: Runs one SELECT (values already rendered by the dialect) and returns its rows.
-Query = Callable[[str], list[tuple[Any, ...]]]
 
 
 def run_demo(
@@ -55,21 +53,28 @@ def run_demo(
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     landing: Path | str | WarehouseConnection
+    hint: str | None  # how to look at the result; {final} is the final schema
     if connection:
         dags_dir = _connection_copy(dags_dir, workdir / "dags", DEMO_WAREHOUSE_CONN_ID)
         conn_id, conn = DEMO_WAREHOUSE_CONN_ID, connection
         landing = WarehouseConnection(conn_id)
         where = f"the warehouse of connection {conn_id!r}"
+        hint = None  # written once the warehouse's quoting is known
     elif postgres_uri:
         dags_dir = _connection_copy(dags_dir, workdir / "dags", DEMO_POSTGRES_CONN_ID)
         conn_id, conn = DEMO_POSTGRES_CONN_ID, postgres_uri.replace("postgresql://", "postgres://", 1)
         landing = postgres_uri
         where = f"PostgreSQL at {postgres_uri}"
+        hint = f"psql {postgres_uri} -c 'SELECT * FROM {{final}}.nexus_persons LIMIT 5'"
     else:
         duckdb_path = (workdir / "nexus_demo.duckdb").resolve()
         conn_id, conn = DEMO_CONN_ID, json.dumps({"conn_type": "duckdb", "host": str(duckdb_path)})
         landing = duckdb_path
         where = f"DuckDB at {duckdb_path}"
+        hint = (
+            f"python -c \"import duckdb; print(duckdb.connect('{duckdb_path}', read_only=True)"
+            ".sql('FROM {final}.nexus_persons LIMIT 5'))\""
+        )
     config = load_config(dags_dir / "configs" / f"{DEMO_DAG_ID}.yml")
     data_dir = config.resolved_data_dir()
     if data_dir.exists():
@@ -92,33 +97,16 @@ def run_demo(
             failed = {t: s for t, s in result["tasks"].items() if s != "success"}
             print(f"error: DAG run failed: {failed}\n{result.get('log', '')[-6000:]}", file=sys.stderr)
             return 1
-    if connection:
-        from airflow_provider_nexus.warehouse import Warehouse
+    # every engine is read back the way its tasks read it: through the connection's own hook
+    from airflow_provider_nexus.warehouse import Warehouse
 
-        with _connection_env(conn_id, conn), Warehouse.open(conn_id) as wh:
-            print_summary(wh.fetchall, wh.dialect, config.schemas.final, config.schemas.resolution)
-        final = wh.dialect.table(config.schemas.final, "nexus_persons")
-        print(f"\nQuery it yourself in the warehouse:  SELECT * FROM {final} LIMIT 5")
-    elif postgres_uri:
-        import psycopg
-
-        with psycopg.connect(postgres_uri) as pg:
-            print_summary(_pg_query(pg), get_dialect("postgres"), config.schemas.final, config.schemas.resolution)
-        print(
-            f"\nQuery it yourself:  psql {postgres_uri} -c 'SELECT * FROM {config.schemas.final}.nexus_persons LIMIT 5'"
-        )
+    with _connection_env(conn_id, conn), Warehouse.open(conn_id) as wh:
+        print_summary(wh, config.schemas.final, config.schemas.resolution)
+        persons_table = wh.dialect.table(config.schemas.final, "nexus_persons")
+    if hint is None:
+        print(f"\nQuery it yourself in the warehouse:  SELECT * FROM {persons_table} LIMIT 5")
     else:
-        import duckdb
-
-        con = duckdb.connect(str(landing), read_only=True)
-        try:
-            print_summary(_duck_query(con), get_dialect("duckdb"), config.schemas.final, config.schemas.resolution)
-        finally:
-            con.close()
-        print(
-            f"\nQuery it yourself:  python -c \"import duckdb; print(duckdb.connect('{landing}', read_only=True)"
-            f".sql('FROM {config.schemas.final}.nexus_persons LIMIT 5'))\""
-        )
+        print(f"\nQuery it yourself:  {hint.replace('{final}', config.schemas.final)}")
     return 0
 
 
@@ -147,21 +135,10 @@ def _connection_env(conn_id: str, conn: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def _duck_query(con: Any) -> Query:
-    return lambda sql: con.execute(sql).fetchall()
-
-
-def _pg_query(con: Any) -> Query:
-    return lambda sql: [tuple(r) for r in con.execute(sql).fetchall()]
-
-
-def print_summary(query: Query, d: Dialect, final_schema: str, resolution_schema: str) -> None:
+def print_summary(wh: Warehouse, final_schema: str, resolution_schema: str) -> None:
+    query, d = wh.fetchall, wh.dialect
     print("\nFinal tables:")
-    tables = query(
-        "SELECT table_name FROM information_schema.tables "
-        f"WHERE table_schema = {d.literal(final_schema)} ORDER BY table_name"
-    )
-    for (table,) in tables:
+    for table in wh.tables(final_schema):
         count = query(f"SELECT count(*) FROM {d.table(final_schema, table)}")
         print(f"  {final_schema}.{table:<28} {count[0][0] if count else 0:>8} rows")
     persons = d.table(final_schema, "nexus_persons")
