@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_nexus.dialects.base import Dialect
-from airflow_provider_nexus.errors import NexusDataError
 
 if TYPE_CHECKING:
     from airflow_provider_nexus.warehouse import Warehouse
@@ -243,18 +242,9 @@ class BigQueryDialect(Dialect):
         session = wh.connection
         if not isinstance(session, BigQuerySession):
             raise NotImplementedError("BigQuery files are loaded through a BigQuerySession (Warehouse.open)")
-        from airflow_provider_nexus.dialects.files import csv_columns, ndjson_columns, parquet_types
+        from airflow_provider_nexus.dialects.files import column_types
 
-        if file_format == "csv":
-            types = dict.fromkeys(csv_columns(paths), self.text_type)
-        elif file_format == "ndjson":
-            types = dict.fromkeys(ndjson_columns(paths), self.text_type)
-        elif file_format == "parquet":
-            types = parquet_types(paths, _ARROW_TYPES, "STRING")
-        else:
-            raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
-        if file_column in types:
-            raise NexusDataError(f"input files have a column named {file_column!r}, which Nexus reserves")
+        types = column_types(paths, file_format, file_column, self.text_type, _ARROW_TYPES)
         session.ensure_dataset(self.staging_dataset, expiration_ms=24 * 3600 * 1000)
         loaded: list[tuple[str, list[str]]] = []
         try:

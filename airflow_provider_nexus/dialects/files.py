@@ -75,6 +75,24 @@ def parquet_types(paths: Sequence[str], arrow_types: Sequence[tuple[str, str]], 
     return types
 
 
+def column_types(
+    paths: Sequence[str], file_format: str, file_column: str, text_type: str, arrow_types: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """Column -> SQL type of the staged rows: CSV and NDJSON columns as text, Parquet columns by
+    their Arrow type (text when none of `arrow_types` matches). `file_column` must be free."""
+    if file_format == "csv":
+        types = dict.fromkeys(csv_columns(paths), text_type)
+    elif file_format == "ndjson":
+        types = dict.fromkeys(ndjson_columns(paths), text_type)
+    elif file_format == "parquet":
+        types = parquet_types(paths, arrow_types, text_type)
+    else:
+        raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
+    if file_column in types:
+        raise NexusDataError(f"input files have a column named {file_column!r}, which Nexus reserves")
+    return types
+
+
 def parquet_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
     import pyarrow.parquet as pq
 

@@ -7,15 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_nexus.dialects.base import Dialect
-from airflow_provider_nexus.dialects.files import (
-    csv_columns,
-    csv_header,
-    ndjson_columns,
-    ndjson_rows,
-    parquet_rows,
-    parquet_types,
-)
-from airflow_provider_nexus.errors import NexusDataError
+from airflow_provider_nexus.dialects.files import column_types, csv_header, ndjson_rows, parquet_rows
 
 if TYPE_CHECKING:
     from airflow_provider_nexus.warehouse import Warehouse
@@ -77,17 +69,7 @@ class PostgresDialect(Dialect):
     # -- files through COPY --------------------------------------------------------------------
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Load local files with COPY ... FROM STDIN (never row-by-row INSERTs)."""
-        if file_format == "csv":
-            columns = csv_columns(paths)
-            types = dict.fromkeys(columns, "TEXT")
-        elif file_format == "parquet":
-            types = parquet_types(paths, _ARROW_TYPES, "TEXT")
-        elif file_format == "ndjson":
-            types = dict.fromkeys(ndjson_columns(paths), "TEXT")
-        else:
-            raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
-        if file_column in types:
-            raise NexusDataError(f"input files have a column named {file_column!r}, which Nexus reserves")
+        types = column_types(paths, file_format, file_column, self.text_type, _ARROW_TYPES)
         cols = ", ".join(f"{self.quote(c)} {t}" for c, t in types.items())
         wh.execute(f"DROP TABLE IF EXISTS {self.quote(stage)}")
         wh.execute(f"CREATE TEMP TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} TEXT)")

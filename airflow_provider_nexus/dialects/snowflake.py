@@ -122,24 +122,9 @@ class SnowflakeDialect(Dialect):
         import pandas as pd
         from snowflake.connector.pandas_tools import write_pandas
 
-        from airflow_provider_nexus.dialects.files import (
-            csv_columns,
-            csv_rows,
-            ndjson_columns,
-            ndjson_rows,
-            parquet_types,
-        )
+        from airflow_provider_nexus.dialects.files import column_types, csv_rows, ndjson_rows
 
-        if file_format == "csv":
-            types = dict.fromkeys(csv_columns(paths), self.text_type)
-        elif file_format == "parquet":
-            types = parquet_types(paths, _ARROW_TYPES, "VARCHAR")
-        elif file_format == "ndjson":
-            types = dict.fromkeys(ndjson_columns(paths), self.text_type)
-        else:
-            raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
-        if file_column in types:
-            raise NexusDataError(f"input files have a column named {file_column!r}, which Nexus reserves")
+        types = column_types(paths, file_format, file_column, self.text_type, _ARROW_TYPES)
         columns = list(types)
         cols = ", ".join(f"{self.quote(c)} {t}" for c, t in types.items())
         wh.execute(
