@@ -132,6 +132,30 @@ def ensure_model_table(
 EVENT_CHILD_MODELS = ("identifiers", "traits", "memberships")
 
 
+#: Column a retracted copy of a core row adds: when the row was replaced.
+RETRACTED_AT = "_retracted_at"
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """Where replaced core rows are copied, and the moment stamped on them (the run's `now`)."""
+
+    table: str
+    at: dt.datetime
+
+
+def retracted_table_name(model: str) -> str:
+    return f"nexus_{model}_retracted"
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def from_iso(value: str | None) -> dt.datetime | None:
+    return None if value in (None, "") else dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)
+
+
 def replace_by_key(wh: Warehouse, target: str, staged: str, keys: Sequence[str], columns: Sequence[str]) -> int:
     """Idempotent write: rows of `staged` replace rows of `target` with the same key.
 
@@ -147,21 +171,37 @@ def replace_by_key(wh: Warehouse, target: str, staged: str, keys: Sequence[str],
     return wh.count(staged)
 
 
-def replace_model_rows(wh: Warehouse, model: str, target: str, staged: str, columns: Sequence[str]) -> int:
+def replace_model_rows(
+    wh: Warehouse,
+    model: str,
+    target: str,
+    staged: str,
+    columns: Sequence[str],
+    retracted: Retraction | None = None,
+) -> int:
     """Write a batch of a model: events by id; the other models event by event.
 
     When a source re-emits an event (a re-synced row), the identifiers, traits and memberships it
     had before are replaced by the new set, so a changed email or a dropped trait does not linger
-    and a batch history ends equal to a one-shot build of the latest data.
+    and a batch history ends equal to a one-shot build of the latest data. With `retracted`, the
+    rows about to be replaced are first copied there, so incremental readers downstream
+    (resolution, final tables) can undo what they had derived from them.
     """
+    d = wh.dialect
+    keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
+    if retracted is not None:
+        cols = ", ".join(d.quote(c) for c in columns)
+        matches = " OR ".join(
+            "EXISTS (SELECT 1 FROM {s} s WHERE {m})".format(
+                s=staged, m=" AND ".join(f"s.{d.quote(k)} = t.{d.quote(k)}" for k in key)
+            )
+            for key in keys
+        )
+        wh.execute(
+            f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) "
+            f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} "
+            f"FROM {target} t WHERE {matches}"
+        )
     if model in EVENT_CHILD_MODELS:  # rows without an event id match nothing (NULL never equals)
-        wh.execute(wh.dialect.delete_matching_keys(target, staged, ["source", "event_id"]))
+        wh.execute(d.delete_matching_keys(target, staged, ["source", "event_id"]))
     return replace_by_key(wh, target, staged, ["id"], columns)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def from_iso(value: str | None) -> dt.datetime | None:
-    return None if value in (None, "") else dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)

@@ -15,11 +15,14 @@ from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, Sourc
 from airflow_provider_nexus.errors import NexusConfigError
 from airflow_provider_nexus.layers.common import (
     MODEL_COLUMNS,
+    RETRACTED_AT,
     PendingWrites,
+    Retraction,
     RunContext,
     ensure_model_table,
     iso,
     replace_model_rows,
+    retracted_table_name,
 )
 from airflow_provider_nexus.layers.source import REJECTED, ensure_rejected_table, set_aside_rejects
 from airflow_provider_nexus.state import StateStore
@@ -145,7 +148,14 @@ def _stage_model(
     wh.execute(d.create_temp_table_as(stage, render_core_model(engine, model, inputs, entity_types, run)))
     rejected_rows = set_aside_rejects(wh, writes, stage, model, "source", _UNUSABLE.get(model, []), rejected, run)
     written = wh.count(d.quote(stage))
-    writes.call(lambda: replace_model_rows(wh, model, target, d.quote(stage), columns))
+    # Replaced rows are kept for incremental readers. A full refresh replaces everything: those
+    # readers then see their old rows gone unannounced and rebuild in full, so nothing is copied.
+    retracted = None
+    if not run.full_refresh:
+        extra = [*_EXTRA_COLUMNS[model], (RETRACTED_AT, "timestamp")]
+        table = ensure_model_table(wh, schemas.core, retracted_table_name(model), model, extra)
+        retracted = Retraction(table, run.now)
+    writes.call(lambda: replace_model_rows(wh, model, target, d.quote(stage), columns, retracted))
     return {"written": written, "rejected": rejected_rows}
 
 
