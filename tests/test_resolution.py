@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -50,7 +50,10 @@ CORE_DDL = """CREATE TABLE IF NOT EXISTS {table} (
 @dataclass
 class Env:
     wh: Warehouse
-    rows: list[Row] = field(default_factory=list)
+    #: row i of core is `row{i}`; None once a re-sync moved it to another entity type
+    rows: list[Row | None] = field(default_factory=list)
+    #: source of row i (a re-sync keeps it)
+    sources: list[str] = field(default_factory=list)
     runs: int = 0
 
     @property
@@ -102,33 +105,107 @@ def load(env: Env, rows: Iterable[Row], entity_type: str = "person") -> None:
         )
         for i, (source, edge_id, itype, ivalue, loaded_at) in enumerate(rows, start)
     ]
-    table = env.dialect.table(CORE, "nexus_identifiers")
+    insert_rows(env, env.dialect.table(CORE, "nexus_identifiers"), records)
+    env.rows.extend(rows)
+    env.sources.extend(r[0] for r in rows)
+
+
+CORE_COLUMNS = [
+    "id",
+    "event_id",
+    "edge_id",
+    "entity_type",
+    "identifier_type",
+    "identifier_value",
+    "identifier_value_raw",
+    "role",
+    "source",
+    "occurred_at",
+    "_ingested_at",
+    "_loaded_at",
+]
+
+
+def insert_rows(env: Env, table: str, records: Sequence[tuple[Any, ...]]) -> None:
     conn = env.wh.connection
     if isinstance(conn, duckdb.DuckDBPyConnection):
         import pyarrow as pa
 
-        names = [
-            "id",
-            "event_id",
-            "edge_id",
-            "entity_type",
-            "identifier_type",
-            "identifier_value",
-            "identifier_value_raw",
-            "role",
-            "source",
-            "occurred_at",
-            "_ingested_at",
-            "_loaded_at",
-        ]
-        batch = pa.table({n: [r[k] for r in records] for k, n in enumerate(names)})
+        batch = pa.table({n: [r[k] for r in records] for k, n in enumerate(CORE_COLUMNS)})
         conn.register("nexus_test_batch", batch)
         conn.execute(f"INSERT INTO {table} SELECT * FROM nexus_test_batch")
         conn.unregister("nexus_test_batch")
     else:
         with conn.cursor() as cur:
             cur.executemany(f"INSERT INTO {table} VALUES ({', '.join(['%s'] * 12)})", records)
-    env.rows.extend(rows)
+
+
+#: a re-synced core row: (edge_id, identifier_type, identifier_value, occurred_at), or None to
+#: move the row to another entity type (it leaves person resolution)
+Resync = tuple["str | None", str, str, dt.datetime] | None
+
+
+def resync(env: Env, changes: dict[int, Resync], loaded_at: dt.datetime) -> None:
+    """Re-emit rows `row{i}` with new content through the core layer's own write, which copies
+    the replaced rows to nexus_identifiers_retracted (as a re-synced source event does)."""
+    from airflow_provider_nexus.layers.common import (
+        RETRACTED_AT,
+        Retraction,
+        ensure_model_table,
+        replace_model_rows,
+        retracted_table_name,
+    )
+
+    if not changes:
+        return
+    records = []
+    for i, change in changes.items():
+        source = env.sources[i]
+        if change is None:
+            edge_id, itype, ivalue, occurred, entity_type = None, "email", f"moved{i}@x.io", loaded_at, "group"
+        else:
+            (edge_id, itype, ivalue, occurred), entity_type = change, "person"
+        records.append(
+            (
+                f"row{i}",
+                f"ev{i}",
+                edge_id,
+                entity_type,
+                itype,
+                ivalue,
+                ivalue.upper(),
+                "participant",
+                source,
+                occurred,
+                loaded_at,
+                loaded_at,
+            )
+        )
+        env.rows[i] = None if change is None else (source, edge_id, itype, ivalue, occurred)
+    wh = env.wh
+    retracted = ensure_model_table(
+        wh,
+        CORE,
+        retracted_table_name("identifiers"),
+        "identifiers",
+        [("identifier_value_raw", "text"), ("_loaded_at", "timestamp"), (RETRACTED_AT, "timestamp")],
+    )
+    wh.execute(
+        f"CREATE TEMP TABLE nexus_test_stage AS SELECT * FROM {env.dialect.table(CORE, 'nexus_identifiers')} WHERE FALSE"
+    )
+    try:
+        insert_rows(env, "nexus_test_stage", records)
+        with wh.transaction():
+            replace_model_rows(
+                wh,
+                "identifiers",
+                env.dialect.table(CORE, "nexus_identifiers"),
+                "nexus_test_stage",
+                CORE_COLUMNS,
+                Retraction(retracted, loaded_at),
+            )
+    finally:
+        wh.execute("DROP TABLE nexus_test_stage")
 
 
 def resolve(env: Env, run_id: str | None = None, **kwargs: Any) -> ResolutionSummary:
@@ -164,10 +241,11 @@ def partition(mapping: dict[Ident, str]) -> set[frozenset[Ident]]:
     return {frozenset(g) for g in groups.values()}
 
 
-def reference(rows: Sequence[Row], noise: NoiseRules | None = None) -> set[frozenset[Ident]]:
+def reference(all_rows: Sequence[Row | None], noise: NoiseRules | None = None) -> set[frozenset[Ident]]:
     """scipy's connected components over the same rows (blocked values and hubs applied)."""
     import re
 
+    rows = [r for r in all_rows if r is not None]
     noise = noise or NoiseRules()
 
     def blocked(itype: str, value: str) -> bool:
@@ -751,6 +829,21 @@ def test_random_batches_match_reference(
         since = loaded_at
 
 
+@st.composite
+def resync_plans(draw: st.DrawFn, n_batches: int) -> list[list[tuple[int, Resync]]]:
+    """Per batch, re-syncs of rows loaded before it: (row pick, new content or None)."""
+    change = st.one_of(
+        st.none(),
+        st.builds(
+            lambda edge, ident, hours: (edge, *ident, T0 + dt.timedelta(hours=hours)),
+            st.one_of(st.none(), st.sampled_from([f"g{i}" for i in range(8)])),
+            st.sampled_from(VALUES),
+            st.integers(-3, 3),
+        ),
+    )
+    return [draw(st.lists(st.tuples(st.integers(0, 1000), change), max_size=4)) if b else [] for b in range(n_batches)]
+
+
 NOISE_OPTIONS = [
     NoiseRules(),
     NoiseRules.build(hub_limits={"phone": 2}),
@@ -759,27 +852,39 @@ NOISE_OPTIONS = [
 
 
 @pytest.mark.parametrize("deferred", [False, True], ids=["transactional_ddl", "deferred_writes"])
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches=batched_graphs(), noise_no=st.integers(0, len(NOISE_OPTIONS) - 1))
+@settings(
+    max_examples=int(os.environ.get("NEXUS_HYPOTHESIS_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(data=st.data(), batches=batched_graphs(), noise_no=st.integers(0, len(NOISE_OPTIONS) - 1))
 def test_incremental_equals_full_recompute(
-    deferred: bool, batches: list[list[tuple[str, str | None, str, str]]], noise_no: int
+    deferred: bool, data: st.DataObject, batches: list[list[tuple[str, str | None, str, str]]], noise_no: int
 ) -> None:
     """The incremental path (since = previous high, as the operator passes it) gives the same map,
     ids and log as the full path run on a fresh schema with the same history, and scipy's partition.
+    Batches after the first also re-sync earlier rows (new edge, value or sighting, or a move to
+    another entity type), through the core layer's write that records what it replaced: the
+    incremental path must handle those too (links lost, entities split, identifiers removed).
     With `deferred`, the incremental side queues its writes (as on Snowflake) and the full side
     does not, so the two write strategies are checked against each other too."""
     noise = NOISE_OPTIONS[noise_no]
+    plans = data.draw(resync_plans(len(batches)))
     inc, full = make_env(deferred=deferred), make_env()
     since: dt.datetime | None = None
     for b, batch in enumerate(batches):
         loaded_at = T0 + dt.timedelta(hours=b + 1)
         rows = [(s, e, t, v, loaded_at) for s, e, t, v in batch]
+        changes = {pick % len(inc.rows): change for pick, change in plans[b]} if inc.rows else {}
         for e in (inc, full):
+            resync(e, changes, loaded_at)
             load(e, rows)
         at = T0 + dt.timedelta(days=b + 1)
         si = resolve(inc, run_id=f"r{b}", since=since, noise=noise, resolved_at=at)
         sf = resolve(full, run_id=f"r{b}", noise=noise, resolved_at=at)
         assert si.mode == ("full" if since is None else "incremental"), si.fallback_reason
+        if si.retracted_rows:
+            event(f"re-synced rows: split={bool(si.split)} removed={bool(si.removed)}")
         assert sf.mode == "full"
         assert full_map(inc) == full_map(full)
         assert sorted(log_rows(inc), key=repr) == sorted(log_rows(full), key=repr)

@@ -5,7 +5,8 @@ Two paths compute the same result:
 * **full** (``since`` is None, ``full_refresh``, or the persisted state cannot be trusted):
   the partition is recomputed over every identifier ever loaded;
 * **incremental** (``since`` given and the state is valid): only the components touched by the
-  rows of ``nexus_identifiers`` loaded after the state's own watermark are recomputed (see
+  rows of ``nexus_identifiers`` loaded after the state's own watermark, or replaced since (the
+  core layer copies those to ``nexus_identifiers_retracted``), are recomputed (see
   ``_Resolver._resolve_incremental`` for what "touched" means and why it is closed).
 
 Either way ids are then assigned against the previous identity map:
@@ -17,7 +18,8 @@ Either way ids are then assigned against the previous identity map:
 * a component holding identifiers of two or more existing entities is a **merge**: the survivor
   is the entity with the most identifiers in the previous map (tie: the smaller entity_id); every
   identifier of a loser is re-pointed and logged **merged** with ``previous_entity_id``;
-* **split** (a value becomes a hub, or the noise rules change): an existing entity whose
+* **split** (a re-synced row drops the link that held an entity together, a value becomes a hub,
+  or the noise rules change): an existing entity whose
   identifiers now fall in several components keeps its id in the component holding most of them
   (tie: the component with the smaller smallest identifier); the identifiers in the other
   components are logged ``split`` with ``previous_entity_id``. A split-off component with no other
@@ -25,9 +27,10 @@ Either way ids are then assigned against the previous identity map:
   taken, the identifier's "split" hash (data only, so DuckDB and PostgreSQL runs agree whatever
   their run ids); only if that is taken too (the same identifier split off twice) does the hash
   include the run id;
-* **removed**: an identifier that was in the map and is now blocked (or no longer in core) leaves
-  the map and is logged ``removed`` (``entity_id`` NULL, ``previous_entity_id`` set). Only the
-  full path can remove (the incremental path never runs when rules or old core rows changed).
+* **removed**: an identifier that was in the map and is now blocked or no longer in core (its
+  rows were replaced by rows without it) leaves the map and is logged ``removed`` (``entity_id``
+  NULL, ``previous_entity_id`` set). Blocking happens on the full path only (the incremental
+  path never runs when the rules changed).
 
 Untouched components are fixed points of these rules (their one entity claims them, with the same
 identifiers and seen-times), so recomputing only the touched ones gives the same map, log and ids
@@ -41,7 +44,8 @@ incremental one; never part of the public contract):
   detection), ``is_blocked``, ``is_hub``, the component ``label`` (smallest node id of the
   component) and the ``entity_id`` currently in the map;
 * ``nexus_{type}_edge_groups``: integer ``gid`` per ``(source, edge_id)``;
-* ``nexus_{type}_edge_members``: ``(gid, node)`` memberships;
+* ``nexus_{type}_edge_members``: ``(gid, node)`` memberships with their core row count (a pair
+  whose count drops to zero leaves the group);
 * ``nexus_{type}_resolution_state``: one row: state version, fingerprint of the noise rules and
   id prefix, the ``_loaded_at`` watermark and row count of core covered, map row count, entity
   count, highest node id and gid.
@@ -74,9 +78,12 @@ from airflow_provider_nexus.warehouse import Warehouse
 LOG_TABLE = "nexus_resolution_log"
 AUDIT_TABLE = "nexus_resolution_audit"
 CORE_TABLE = "nexus_identifiers"
+#: Copies of core identifier rows the core layer replaced (a re-synced event): the incremental
+#: path subtracts them, so replaced rows need no full pass.
+RETRACTED_TABLE = "nexus_identifiers_retracted"
 
 #: Bump when the layout or meaning of the state tables changes: old state then forces a full run.
-STATE_VERSION = 1
+STATE_VERSION = 2
 #: Layout of each state table: column -> kind (mapped to the dialect's type when created).
 STATE_LAYOUTS: dict[str, dict[str, str]] = {
     "nodes": {
@@ -93,7 +100,7 @@ STATE_LAYOUTS: dict[str, dict[str, str]] = {
         "entity_id": "text",
     },
     "groups": {"gid": "big", "source": "text", "edge_id": "text"},
-    "members": {"gid": "big", "node": "big"},
+    "members": {"gid": "big", "node": "big", "n_rows": "big"},
     "state": {
         "version": "big",
         "fingerprint": "text",
@@ -175,6 +182,8 @@ class ResolutionSummary:
     changed_rows: int = 0
     #: identifier rows of core loaded after `since` (all rows when since is None)
     batch_rows: int = 0
+    #: previously resolved core rows replaced or dropped since (incremental path only)
+    retracted_rows: int = 0
     #: edges the component search ran on (all edges on the full path, the touched ones otherwise)
     edges: int = 0
     rounds: int = 0
@@ -244,6 +253,7 @@ class _Resolver:
         self.full_refresh = full_refresh
         self.since = since
         self.core = self.d.table(self.core_schema, CORE_TABLE)
+        self.retracted = self.d.table(self.core_schema, RETRACTED_TABLE)
         self.map = self.d.table(self.schema, map_table_name(entity_type))
         self.log = self.d.table(self.schema, LOG_TABLE)
         self.audit = self.d.table(self.schema, AUDIT_TABLE)
@@ -426,10 +436,12 @@ class _Resolver:
         if st.fingerprint != self.fingerprint:
             return None, "noise rules or id prefix changed"
         old = self._old_rows(st.loaded_high)
-        if old != st.loaded_rows:
+        expected = st.loaded_rows - self._retracted_old_rows(st.loaded_high)
+        if old != expected:
             return None, (
-                f"core rows loaded up to the state's watermark changed ({st.loaded_rows} -> {old}): "
-                "rows were replaced or arrived with an old _loaded_at"
+                f"core rows loaded up to the state's watermark changed ({expected} -> {old}) beyond what "
+                f"{self.retracted} records: rows were replaced without a record (a core full refresh) "
+                "or arrived with an old _loaded_at"
             )
         map_rows = self.count(f"SELECT count(*) FROM {self.map}")
         if map_rows != st.map_rows:
@@ -446,6 +458,19 @@ class _Resolver:
             f"SELECT count(*) FROM {self.core} WHERE {self.where()} "
             f"AND (_loaded_at IS NULL OR _loaded_at <= {self.lit(high)})"
         )
+
+    def _retracted_since(self, high: Any) -> str | None:
+        """Rows the state had counted (loaded up to `high`) that core replaced after it, or None."""
+        if high is None or not self.wh.table_exists(self.core_schema, RETRACTED_TABLE):
+            return None
+        return (
+            f"SELECT * FROM {self.retracted} WHERE {self.where()} "
+            f"AND _loaded_at <= {self.lit(high)} AND _retracted_at > {self.lit(high)}"
+        )
+
+    def _retracted_old_rows(self, high: Any) -> int:
+        rows = self._retracted_since(high)
+        return 0 if rows is None else self.count(f"SELECT count(*) FROM ({rows}) r")
 
     # -- full path -------------------------------------------------------------------------
     def _resolve_full(self, s: ResolutionSummary) -> None:
@@ -487,10 +512,11 @@ FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
         # joins on those pairs only
         members_t = self._rebuild(
             "members",
-            f"""SELECT g.gid, n.node
-FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
-          identifier_value AS ivalue
-      FROM {self.core} WHERE {where} AND edge_id IS NOT NULL) c
+            f"""SELECT g.gid, n.node, c.n_rows
+FROM (SELECT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
+          identifier_value AS ivalue, count(*) AS n_rows
+      FROM {self.core} WHERE {where} AND edge_id IS NOT NULL
+      GROUP BY COALESCE(source, ''), edge_id, identifier_type, identifier_value) c
 JOIN {groups_t} g ON g.source = c.source AND g.edge_id = c.edge_id
 JOIN {stats} n ON n.itype = c.itype AND n.ivalue = c.ivalue""",
         )
@@ -582,38 +608,49 @@ LEFT JOIN {new} w ON w.node = n.node""",
         """Recompute only the components the batch touches.
 
         The batch is every row loaded after the state's own watermark (which is the previous
-        run's; the operator's ``since`` is the same instant). Touched nodes are:
+        run's; the operator's ``since`` is the same instant), less the rows the state had counted
+        that core has replaced since (copied to ``nexus_identifiers_retracted``). Row counts per
+        identifier and per (group, identifier) pair move by the difference; a pair whose count
+        reaches zero leaves its group, an identifier whose count reaches zero leaves the map
+        (``removed``). Touched nodes are:
 
-        * the batch's identifiers (new nodes get ids above the highest one),
-        * every member of a group that gained a member in the batch (its star now reaches the
-          newcomer),
-        * (already among the first) values whose group count crossed their hub limit;
+        * the batch's identifiers, added or retracted (new nodes get ids above the highest one),
+        * every member of a group that gained or lost a member,
+        * every member of every group of a value that stopped being a hub (it links them now);
 
         and the recomputed set T is every identifier of the *old* components of those nodes, plus
-        the new ones. T is closed: hub flags only go from false to true while the rules stay the
-        same (group counts only grow), so any group with a non-hub member in T either gained a
-        member (all of its members are touched) or already linked all its non-hub members in the
-        old partition (same old component, so in T). The old entities in T are exactly the old
-        components in T, so claims, survivors and sizes computed inside T equal the full path's;
-        everything outside T is a fixed point of the id rules.
+        the new ones. T is closed: a group with a non-hub member in T either changed membership
+        (all its members are touched), or holds a value whose hub flag changed (one that became a
+        hub was linking the group, so the group was inside that value's old component; one that
+        stopped being a hub touched the whole group), or is unchanged and already linked all its
+        non-hub members in the old partition (same old component, so in T). The old entities in
+        T are exactly the old components in T, so claims, survivors and sizes computed inside T
+        equal the full path's; everything outside T is a fixed point of the id rules.
         """
         d, lit, bin_ = self.d, self.lit, self.bin
         cut = st.loaded_high
         cond = "TRUE" if cut is None else f"_loaded_at > {lit(cut)}"
-        b = self.ctas(
-            "b",
-            f"""SELECT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
-    identifier_value AS ivalue, occurred_at, _loaded_at
-FROM {self.core} WHERE {self.where()} AND {cond}""",
+        # The batch as signed rows: +1 loaded since the cut, -1 counted before and replaced since.
+        # `stamp` is when the change reached core; the new watermark covers both kinds.
+        cols = (
+            "COALESCE(source, '') AS source, edge_id, identifier_type AS itype, identifier_value AS ivalue, occurred_at"
         )
-        s.batch_rows, high = self.wh.fetchone(f"SELECT count(*), max(_loaded_at) FROM {b}") or (0, None)
-        s.batch_rows = int(s.batch_rows or 0)
-        if s.batch_rows == 0:
+        signed = f"SELECT {cols}, 1 AS sign, _loaded_at AS stamp FROM {self.core} WHERE {self.where()} AND {cond}"
+        retracted = self._retracted_since(cut)
+        if retracted:
+            signed += f" UNION ALL SELECT {cols}, -1, _retracted_at FROM ({retracted}) r"
+        b = self.ctas("b", signed)
+        added, removed_rows, high = self.wh.fetchone(
+            f"SELECT count(CASE WHEN sign = 1 THEN 1 END), count(CASE WHEN sign = -1 THEN 1 END), max(stamp) FROM {b}"
+        ) or (0, 0, None)
+        s.batch_rows, s.retracted_rows = int(added or 0), int(removed_rows or 0)
+        if s.batch_rows == 0 and s.retracted_rows == 0:
             self._empty_incremental(s, st)
             return
 
         # 1. batch identifiers, with their old state (if any) and node ids for new ones ------------
         blocked = self.noise.blocked_predicate(d, "i.itype", "i.ivalue")
+        plus, minus_ = "CASE WHEN sign = 1 THEN occurred_at END", "CASE WHEN sign = -1 THEN occurred_at END"
         bn = self.ctas(
             "bn",
             f"""SELECT CASE WHEN o.node IS NULL THEN {int(st.max_node)} + ROW_NUMBER() OVER (
@@ -621,17 +658,19 @@ FROM {self.core} WHERE {self.where()} AND {cond}""",
         ELSE o.node END AS node,
     i.itype, i.ivalue, o.node IS NULL AS is_new,
     CASE WHEN o.node IS NULL THEN {blocked} ELSE o.is_blocked END AS is_blocked,
-    i.first_seen_at AS b_first, i.last_seen_at AS b_last, i.n_rows AS b_rows,
+    i.b_first, i.b_last, i.b_rows, i.r_rows, i.r_first, i.r_last,
     o.first_seen_at AS o_first, o.last_seen_at AS o_last, o.n_rows AS o_rows, o.n_groups AS o_groups,
     o.is_hub AS o_hub
 FROM (
-    SELECT itype, ivalue, min(occurred_at) AS first_seen_at, max(occurred_at) AS last_seen_at,
-        count(*) AS n_rows
+    SELECT itype, ivalue, min({plus}) AS b_first, max({plus}) AS b_last,
+        count(CASE WHEN sign = 1 THEN 1 END) AS b_rows, count(CASE WHEN sign = -1 THEN 1 END) AS r_rows,
+        min({minus_}) AS r_first, max({minus_}) AS r_last
     FROM {b} GROUP BY itype, ivalue
 ) i
-LEFT JOIN {self.nodes_t} o ON o.identifier_type = i.itype AND o.identifier_value = i.ivalue""",
+LEFT JOIN {self.nodes_t} o ON o.identifier_type = i.itype AND o.identifier_value = i.ivalue
+WHERE o.node IS NOT NULL OR i.b_rows > 0""",
         )
-        # 2. new groups and new memberships ------------------------------------------------------
+        # 2. new groups, and the (group, identifier) pairs whose row count moved -------------------
         bg = self.ctas(
             "bg",
             f"""SELECT x.source, x.edge_id, g.gid FROM (
@@ -650,33 +689,73 @@ FROM {bg} WHERE gid IS NULL""",
             f"SELECT source, edge_id, gid FROM {bg} WHERE gid IS NOT NULL "
             f"UNION ALL SELECT source, edge_id, gid FROM {newg}",
         )
-        nm = self.ctas(
-            "nm",
-            f"""SELECT DISTINCT g.gid, n.node
-FROM {b} r
-JOIN {bgid} g ON g.source = r.source AND g.edge_id = r.edge_id
-JOIN {bn} n ON n.itype = r.itype AND n.ivalue = r.ivalue
-WHERE NOT EXISTS (SELECT 1 FROM {self.members_t} m WHERE m.gid = g.gid AND m.node = n.node)""",
+        pc = self.ctas(
+            "pc",
+            f"""SELECT p.gid, p.node, COALESCE(m.n_rows, 0) AS o_rows, COALESCE(m.n_rows, 0) + p.delta AS n_rows
+FROM (
+    SELECT g.gid, n.node, sum(r.sign) AS delta
+    FROM {b} r
+    JOIN {bgid} g ON g.source = r.source AND g.edge_id = r.edge_id
+    JOIN {bn} n ON n.itype = r.itype AND n.ivalue = r.ivalue
+    GROUP BY g.gid, n.node
+) p
+LEFT JOIN {self.members_t} m ON m.gid = p.gid AND m.node = p.node
+WHERE p.delta <> 0""",
         )
-        self.write(f"INSERT INTO {self.members_t} (gid, node) SELECT gid, node FROM {nm}")
-        # the memberships as they are after this run (the insert above may still be queued)
-        members = f"(SELECT gid, node FROM {self.members_t} UNION ALL SELECT gid, node FROM {nm})"
+        joined, left = "o_rows <= 0 AND n_rows > 0", "o_rows > 0 AND n_rows <= 0"
+        # the memberships as they are after this run (members_t itself is rewritten at the end)
+        members = f"""(SELECT m.gid, m.node FROM {self.members_t} m
+    LEFT JOIN {pc} p ON p.gid = m.gid AND p.node = m.node WHERE p.gid IS NULL OR p.n_rows > 0
+    UNION ALL SELECT gid, node FROM {pc} WHERE {joined})"""
 
         # 3. new stats of the batch identifiers ---------------------------------------------------
-        first = _least("n.o_first", "n.b_first")
-        last = _greatest("n.o_last", "n.b_last")
-        groups = "(COALESCE(n.o_groups, 0) + COALESCE(a.added, 0))"
+        n_rows = "(COALESCE(n.o_rows, 0) + n.b_rows - n.r_rows)"
+        # Sightings: when every remaining row is in the batch, the batch's; when a retracted row
+        # held the first or last one and no batch row matches or beats it, read core again;
+        # otherwise the old and the batch's combined.
+        only_batch = f"{n_rows} = n.b_rows"
+        stale = (
+            f"n.r_rows > 0 AND {n_rows} > 0 AND NOT {only_batch} AND ("
+            "(n.r_first <= n.o_first AND NOT COALESCE(n.b_first <= n.r_first, FALSE)) "
+            "OR (n.r_last >= n.o_last AND NOT COALESCE(n.b_last >= n.r_last, FALSE)))"
+        )
+        seen = self.ctas(
+            "seen",
+            f"""SELECT c.identifier_type AS itype, c.identifier_value AS ivalue,
+    min(c.occurred_at) AS first_seen_at, max(c.occurred_at) AS last_seen_at
+FROM {self.core} c
+JOIN (SELECT itype, ivalue FROM {bn} n WHERE {stale}) k
+  ON k.itype = c.identifier_type AND k.ivalue = c.identifier_value
+WHERE {self.where("c")}
+GROUP BY c.identifier_type, c.identifier_value""",
+        )
+        first = (
+            f"CASE WHEN {only_batch} THEN n.b_first WHEN x.itype IS NOT NULL THEN x.first_seen_at "
+            f"ELSE {_least('n.o_first', 'n.b_first')} END"
+        )
+        last = (
+            f"CASE WHEN {only_batch} THEN n.b_last WHEN x.itype IS NOT NULL THEN x.last_seen_at "
+            f"ELSE {_greatest('n.o_last', 'n.b_last')} END"
+        )
+        groups = "(COALESCE(n.o_groups, 0) + COALESCE(a.joined, 0) - COALESCE(a.left_, 0))"
         upd = self.ctas(
             "upd",
             f"""SELECT n.node, n.itype, n.ivalue, n.is_new, n.is_blocked, {first} AS first_seen_at,
-    {last} AS last_seen_at, COALESCE(n.o_rows, 0) + n.b_rows AS n_rows, {groups} AS n_groups,
-    {self.hub_expr("n.itype", groups, "n.is_blocked")} AS is_hub
+    {last} AS last_seen_at, {n_rows} AS n_rows, {groups} AS n_groups,
+    {self.hub_expr("n.itype", groups, "n.is_blocked")} AS is_hub, n.o_hub, {n_rows} <= 0 AS is_gone
 FROM {bn} n
-LEFT JOIN (SELECT node, count(*) AS added FROM {nm} GROUP BY node) a ON a.node = n.node""",
+LEFT JOIN (
+    SELECT node, count(CASE WHEN {joined} THEN 1 END) AS joined, count(CASE WHEN {left} THEN 1 END) AS left_
+    FROM {pc} GROUP BY node
+) a ON a.node = n.node
+LEFT JOIN {seen} x ON x.itype = n.itype AND x.ivalue = n.ivalue""",
         )
         # 4. the touched set T: old components of the seeds, plus the new identifiers ---------------
         seeds = f"""SELECT node FROM {upd} WHERE NOT is_new AND NOT is_blocked
-UNION ALL SELECT m.node FROM {members} m WHERE m.gid IN (SELECT gid FROM {nm})"""
+UNION ALL SELECT m.node FROM {members} m
+    WHERE m.gid IN (SELECT gid FROM {pc} WHERE ({joined}) OR ({left}))
+UNION ALL SELECT m2.node FROM {members} m JOIN {members} m2 ON m2.gid = m.gid
+    WHERE m.node IN (SELECT node FROM {upd} WHERE o_hub AND NOT is_hub)"""
         old_labels = self.ctas(
             "old_labels",
             f"""SELECT DISTINCT o.label FROM {self.nodes_t} o
@@ -690,25 +769,27 @@ WHERE NOT o.is_blocked AND o.node IN ({seeds})""",
     CASE WHEN u.node IS NULL THEN o.n_rows ELSE u.n_rows END AS n_rows,
     CASE WHEN u.node IS NULL THEN o.n_groups ELSE u.n_groups END AS n_groups,
     CASE WHEN u.node IS NULL THEN o.is_hub ELSE u.is_hub END AS is_hub,
+    CASE WHEN u.node IS NULL THEN FALSE ELSE u.is_gone END AS is_gone,
     o.label AS old_label, o.entity_id AS prev_eid, o.is_hub AS prev_hub,
     o.first_seen_at AS prev_first, o.last_seen_at AS prev_last
 FROM {self.nodes_t} o
 LEFT JOIN {upd} u ON u.node = o.node
 WHERE NOT o.is_blocked AND o.label IN (SELECT label FROM {old_labels})
 UNION ALL
-SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, is_hub,
+SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, is_hub, FALSE,
     NULL, NULL, NULL, NULL, NULL
 FROM {upd} WHERE is_new AND NOT is_blocked""",
         )
         s.touched = self.count(f"SELECT count(*) FROM {tn}")
-        # 5. components of T ------------------------------------------------------------------------
+        # 5. components of T (identifiers no longer in core take no part) --------------------------
         tm = self.ctas(
             "tm",
-            f"SELECT m.gid, m.node FROM {members} m WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub)",
+            f"SELECT m.gid, m.node FROM {members} m "
+            f"WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub AND NOT is_gone)",
         )
         edges = self._star_edges(tm, None)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
-        labels = self._components(s, f"SELECT node FROM {tn}", edges)
+        labels = self._components(s, f"SELECT node FROM {tn} WHERE NOT is_gone", edges)
         # 6. ids --------------------------------------------------------------------------------
         cur = self.ctas(
             "cur",
@@ -716,13 +797,32 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
     n.prev_eid, n.prev_hub, n.prev_first, n.prev_last
 FROM {tn} n JOIN {labels} l ON l.node = n.node""",
         )
+        # sizes in the previous map, identifiers that are leaving included (as on the full path)
         prev_size = self.ctas(
             "prev_size",
-            f"SELECT prev_eid AS entity_id, count(*) AS n_prev FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid",
+            f"SELECT prev_eid AS entity_id, count(*) AS n_prev FROM {tn} WHERE prev_eid IS NOT NULL GROUP BY prev_eid",
         )
         new = self._assign_ids(s, cur, prev_size, names=cur, taken=self.nodes_t, ordered=False)
         # 7. writes -----------------------------------------------------------------------------
+        gone = f"(SELECT itype, ivalue FROM {tn} WHERE is_gone AND prev_eid IS NOT NULL)"
+        s.removed = self.count(f"SELECT count(*) FROM {gone} g")
+        if s.removed:
+            self.write(
+                f"INSERT INTO {self.log} ({self._log_cols}) SELECT {lit(self.entity_type)}, itype, ivalue, NULL, "
+                f"prev_eid, 'removed', {lit(self.run_id)}, {lit(self.resolved_at)} "
+                f"FROM {tn} WHERE is_gone AND prev_eid IS NOT NULL"
+            )
+            delete, m = d.delete_target(self.map, "m")
+            self.write(
+                f"{delete} WHERE EXISTS (SELECT 1 FROM {gone} g WHERE g.itype = {m}.identifier_type "
+                f"AND g.ivalue = {m}.identifier_value)"
+            )
+        s.log_rows = s.removed
         self._write_log_and_map(s, new, cur)
+        self.write(d.delete_matching_keys(self.members_t, pc, ["gid", "node"]))
+        self.write(
+            f"INSERT INTO {self.members_t} (gid, node, n_rows) SELECT gid, node, n_rows FROM {pc} WHERE n_rows > 0"
+        )
         self.write(
             f"""DELETE FROM {self.nodes_t} WHERE node IN (
     SELECT node FROM {tn} UNION ALL SELECT node FROM {upd} WHERE is_blocked AND NOT is_new)"""
@@ -734,14 +834,15 @@ SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, n.n
 FROM {tn} n JOIN {labels} l ON l.node = n.node JOIN {new} w ON w.node = n.node
 UNION ALL
 SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, TRUE, FALSE, NULL, NULL
-FROM {upd} WHERE is_blocked"""
+FROM {upd} WHERE is_blocked AND NOT is_gone"""
         )
         old_entities = self.count(f"SELECT count(*) FROM {old_labels}")
         new_entities = self.count(f"SELECT count(DISTINCT label) FROM {labels}")
         s.entities = st.entities - old_entities + new_entities
-        s.identifiers = st.map_rows + self.count(f"SELECT count(*) FROM {tn} WHERE prev_eid IS NULL")
+        s.identifiers = st.map_rows + self.count(f"SELECT count(*) FROM {tn} WHERE prev_eid IS NULL") - s.removed
         loaded_high = high if st.loaded_high is None or (high is not None and high > st.loaded_high) else st.loaded_high
-        self._finish(s, loaded_high=loaded_high, loaded_rows=st.loaded_rows + s.batch_rows)
+        loaded_rows = st.loaded_rows + s.batch_rows - s.retracted_rows
+        self._finish(s, loaded_high=loaded_high, loaded_rows=loaded_rows)
 
     def _empty_incremental(self, s: ResolutionSummary, st: _State) -> None:
         s.identifiers, s.entities = st.map_rows, st.entities
