@@ -337,7 +337,9 @@ def _stage_with_duckdb(
     DuckDBDialect().stage_files(duck, stage, paths, file_format, file_column)
 
 
-def _run_layers(wh: Warehouse, config: PipelineConfig, run: RunContext, resolver: Warehouse) -> None:
+def _run_layers(
+    wh: Warehouse, config: PipelineConfig, run: RunContext, resolver: Warehouse, since: dt.datetime | None = None
+) -> dict[str, Any]:
     from airflow_provider_nexus.layers.core import build_core
     from airflow_provider_nexus.layers.final import build_final
     from airflow_provider_nexus.layers.raw import load_source
@@ -361,8 +363,9 @@ def _run_layers(wh: Warehouse, config: PipelineConfig, run: RunContext, resolver
             run_id=run.run_id,
             resolved_at=run.now,
             noise=noise_rules_from_config(config.resolution.noise),
+            since=since,
         )
-    build_final(wh, engine, config.entity_types, config.schemas, run)
+    return build_final(wh, engine, config.entity_types, config.schemas, run)
 
 
 def _final_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[Any, ...]]:
@@ -371,40 +374,50 @@ def _final_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list
 
 
 def test_demo_pipeline_in_bigquery_sql_gives_the_duckdb_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_nexus.demo.generator import DemoSpec, write_all
+    """Two demo batches: the second runs resolution and the final layer incrementally, in
+    BigQuery SQL too."""
+    from airflow_provider_nexus.demo.generator import DemoSpec, write_batch
     from airflow_provider_nexus.layers.final import final_tables
 
-    data, reference_db, bigquery_db = tmp_path / "data", tmp_path / "ref.duckdb", tmp_path / "bq.duckdb"
-    write_all(DemoSpec(persons=40, batches=1, seed=5), data, reference_db)
-    shutil.copy(reference_db, bigquery_db)
-    config = load_config(DEMO_CONFIG).model_copy(update={"data_dir": str(data)})
-    run = RunContext(run_id="bq1", now=dt.datetime(2024, 1, 3))
+    spec = DemoSpec(persons=40, batches=2, seed=5)
+    reference_db, bigquery_db = tmp_path / "ref.duckdb", tmp_path / "bq.duckdb"
+    configs = {
+        db: load_config(DEMO_CONFIG).model_copy(update={"data_dir": str(tmp_path / f"data_{db.stem}")})
+        for db in (reference_db, bigquery_db)
+    }
     monkeypatch.setattr(BigQueryDialect, "stage_files", _stage_with_duckdb)
     # Substitutes: catalog lookups read the dataset's INFORMATION_SCHEMA views and datasets are
     # made by the client (both tested on the emulator); here DuckDB's catalog answers instead.
     for method in ("ensure_schema", "list_columns", "list_tables"):
         monkeypatch.setattr(BigQueryDialect, method, getattr(Dialect, method))
+    # a second batch changes most of a 40-person demo: take the incremental path anyway
+    monkeypatch.setattr("airflow_provider_nexus.layers.final.FULL_REBUILD_SHARE", float("inf"))
 
-    ref = duckdb.connect(str(reference_db))
-    ref.execute("SET TimeZone = 'UTC'")
-    bq = duckdb.connect(str(bigquery_db))
-    bq.execute("SET TimeZone = 'UTC'")
-    try:
-        reference = Warehouse(DuckDBDialect(), ref)
-        _run_layers(reference, config, run, resolver=reference)
-        translated = Warehouse(BigQueryDialect(), _TranslatingConnection(bq))
-        _run_layers(translated, config, run, resolver=translated)
-        assert any("TO_HEX(MD5(" in s for s in translated.executed)  # BigQuery SQL really ran
-        for table in final_tables(config.entity_types):
-            expected = _final_rows(ref, config.schemas.final, table)
-            assert expected, table
-            got = _final_rows(bq, config.schemas.final, table)
-            if table in ("nexus_persons", "nexus_groups"):  # _updated_at is the run time on both
-                assert len(got) == len(expected)
-            assert got == expected, table
-    finally:
-        ref.close()
-        bq.close()
+    since = None
+    for batch in range(spec.batches):
+        for db, config in configs.items():
+            write_batch(spec, batch, Path(config.data_dir or ""), db)
+        run = RunContext(run_id=f"bq{batch}", now=dt.datetime(2024, 1, 3 + batch))
+        ref = duckdb.connect(str(reference_db))
+        ref.execute("SET TimeZone = 'UTC'")
+        bq = duckdb.connect(str(bigquery_db))
+        bq.execute("SET TimeZone = 'UTC'")
+        try:
+            reference = Warehouse(DuckDBDialect(), ref)
+            _run_layers(reference, configs[reference_db], run, resolver=reference, since=since)
+            translated = Warehouse(BigQueryDialect(), _TranslatingConnection(bq))
+            final = _run_layers(translated, configs[bigquery_db], run, resolver=translated, since=since)
+            assert any("TO_HEX(MD5(" in s for s in translated.executed)  # BigQuery SQL really ran
+            assert final["mode"] == ("incremental" if batch else "full"), final
+            schemas = configs[reference_db].schemas
+            for table in final_tables(configs[reference_db].entity_types):
+                expected = _final_rows(ref, schemas.final, table)
+                assert expected, table
+                assert _final_rows(bq, schemas.final, table) == expected, (batch, table)
+        finally:
+            ref.close()
+            bq.close()
+        since = run.now
 
 
 # -- 3. end to end through BigQueryHook on the emulator --------------------------------------------

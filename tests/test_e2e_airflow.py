@@ -134,8 +134,11 @@ class Project:
         canonical = self._canonical_entity_ids() if canonical_ids else {}
         out: dict[str, list[tuple[Any, ...]]] = {}
         for schema, table in tables:
-            if table in ("nexus_watermarks", "nexus_loaded_files") or (
-                canonical_ids and (schema == schemas.resolution or table == "nexus_resolution_log")
+            # bookkeeping of how the data arrived (windows, files, replaced rows), not the data
+            if (
+                table in BOOKKEEPING
+                or table.endswith("_retracted")
+                or (canonical_ids and (schema == schemas.resolution or table == "nexus_resolution_log"))
             ):
                 continue
             names, result = self.query(f'SELECT * FROM "{schema}"."{table}"')
@@ -159,6 +162,9 @@ class Project:
             f'FROM "{self.config.schemas.final}".nexus_entity_identifiers GROUP BY 1'
         )
         return {entity: f"entity<{key}>" for entity, key in rows}
+
+
+BOOKKEEPING = ("nexus_watermarks", "nexus_loaded_files", "nexus_final_state")
 
 
 def _comparable(value: Any) -> Any:

@@ -58,3 +58,30 @@ def test_rendered_sql_parses_in_the_dialect(dialect_name: str) -> None:
             assert statement is not None and not isinstance(statement, exp.Command), (
                 f"{name} did not parse: {sql[:200]}"
             )
+
+
+@pytest.mark.parametrize("dialect_name", sorted(DIALECTS))
+def test_incremental_final_sql_parses_in_the_dialect(dialect_name: str) -> None:
+    """The final layer's incremental SELECTs (each template with its `changed` filter) parse too."""
+    from airflow_provider_nexus.layers.common import RunContext
+    from airflow_provider_nexus.layers.final import render_final
+    from airflow_provider_nexus.templates import TemplateEngine
+
+    config = load_config(CONFIG)
+    dialect = get_dialect(dialect_name)
+    kinds = ("events", "groups", "identifiers", "traits", "participant_events", "entities")
+    changed = {kind: dialect.quote(f"nexus_final__changed_{kind}") for kind in kinds}
+    selects = render_final(
+        TemplateEngine(dialect, config.resolved_template_dirs()),
+        config.entity_types,
+        config.schemas,
+        RunContext(run_id="r"),
+        changed=changed,
+        edge_entities=f"(SELECT * FROM {changed['groups']})",
+        traits=f"(SELECT * FROM {changed['traits']})",
+    )
+    for table, sql in selects.items():
+        statement = sqlglot.parse_one(sql, read=dialect.sqlglot_name)
+        assert not isinstance(statement, exp.Command), f"{table} did not parse: {sql[:200]}"
+        tables = {t.name for t in statement.find_all(exp.Table)}
+        assert tables & {name.strip('"`') for name in changed.values()}, f"{table} reads no change set"

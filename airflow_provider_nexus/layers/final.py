@@ -1,21 +1,40 @@
-"""Final tables: the customer model people query, rebuilt atomically from core and the maps.
+"""Final tables: the customer model people query, built from core and the identity maps.
 
-Every table is replaced inside one transaction, so readers see the previous complete model or
-the new one, never a mix, and a re-run gives identical rows.
+The first run (and a full refresh, or a run after the templates or the config changed) builds
+every table under a staging name and publishes them together, so readers see the previous
+complete model or the new one, never a mix. Later runs are incremental: they recompute only the
+rows of what changed since the previous build (events, identifiers and traits loaded into or
+replaced in core, identity-map rows rewritten by resolution, entities merged, split or left) and
+replace those rows by key, with the new watermark, in one transaction. Both ways give the same
+rows, and a re-run changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig
-from airflow_provider_nexus.layers.common import RunContext, ensure_model_table
+from airflow_provider_nexus.layers.common import (
+    PendingWrites,
+    RunContext,
+    ensure_model_table,
+    retracted_table_name,
+)
 from airflow_provider_nexus.layers.core import _EXTRA_COLUMNS, CORE_MODELS
 from airflow_provider_nexus.templates import TemplateEngine
 from airflow_provider_nexus.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+
+#: The incremental path gives way to a full rebuild above this share of entities changed.
+FULL_REBUILD_SHARE = 0.3
+#: Bump when what the state row means changes: the next run then rebuilds in full.
+FINAL_STATE_VERSION = 1
+FINAL_STATE = "nexus_final_state"
 
 
 def map_table(entity_type: str) -> str:
@@ -37,6 +56,8 @@ def final_tables(entity_types: dict[str, EntityTypeConfig]) -> list[str]:
 
 STAGED_PREFIX = "nexus__next_"
 EDGE_ENTITIES = "nexus__edge_entities"
+#: Scratch tables of an incremental run: what changed since the previous build.
+CHANGED_PREFIX = "nexus_final__changed_"
 
 
 def render_final(
@@ -45,34 +66,376 @@ def render_final(
     schemas: SchemasConfig,
     run: RunContext,
     staged: bool = False,
+    changed: dict[str, str] | None = None,
+    edge_entities: str | None = None,
+    traits: str | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, str]:
     """table name -> SELECT, in build order (later tables read earlier ones).
 
-    With `staged`, tables read each other under their staging names, as build_final builds them.
+    With `staged`, tables read each other under their staging names, as a full build makes them.
+    With `changed` (relation names by kind: events, groups, identifiers, traits,
+    participant_events, entities), each SELECT gives only the rows of what changed; then
+    `edge_entities` and `traits` name the relations to read those two tables from. `only`
+    limits the output to those tables.
     """
     prefix = STAGED_PREFIX if staged else ""
     d = engine.dialect
     core = {m: d.table(schemas.core, f"nexus_{m}") for m in CORE_MODELS}
     maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types}
-    common: dict[str, Any] = {"core": core, "maps": maps, "updated_at": run.now}
+    common: dict[str, Any] = {"core": core, "maps": maps, "updated_at": run.now, "changed": changed}
     all_maps = engine.render("final/all_maps.sql", **common)
     common["all_maps"] = all_maps
-    edge_entities = d.table(schemas.final, EDGE_ENTITIES)
-    traits = d.table(schemas.final, prefix + "nexus_entity_traits")
-    out = {
-        EDGE_ENTITIES: engine.render("final/edge_entities.sql", **common),
-        "nexus_events": engine.render("final/events.sql", **common),
-        "nexus_entity_identifiers": engine.render("final/entity_identifiers.sql", **common),
-        "nexus_entity_traits": engine.render("final/entity_traits.sql", edge_entities=edge_entities, **common),
-        "nexus_event_participants": engine.render("final/event_participants.sql", **common),
+    edge_entities = edge_entities or d.table(schemas.final, EDGE_ENTITIES)
+    traits = traits or d.table(schemas.final, prefix + "nexus_entity_traits")
+    plan: dict[str, tuple[str, dict[str, Any]]] = {
+        EDGE_ENTITIES: ("edge_entities", {}),
+        "nexus_events": ("events", {}),
+        "nexus_entity_identifiers": ("entity_identifiers", {}),
+        "nexus_entity_traits": ("entity_traits", {"edge_entities": edge_entities}),
+        "nexus_event_participants": ("event_participants", {}),
     }
     for entity_type, config in entity_types.items():
-        out[entity_table(entity_type)] = engine.render(
-            "final/entities.sql", entity_type=entity_type, config=config, map=maps[entity_type], traits=traits, **common
+        plan[entity_table(entity_type)] = (
+            "entities",
+            {"entity_type": entity_type, "config": config, "map": maps[entity_type], "traits": traits},
         )
     if {"person", "group"} <= set(entity_types):
-        out["nexus_memberships"] = engine.render("final/memberships.sql", **common)
-    return out
+        plan["nexus_memberships"] = ("memberships", {})
+    return {
+        table: engine.render(f"final/{template}.sql", **extra, **common)
+        for table, (template, extra) in plan.items()
+        if only is None or table in only
+    }
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """How far core and resolution had got when a build started, and core's row counts then."""
+
+    core_high: Any
+    resolution_high: Any
+    counts: dict[str, int]
+
+
+class _Final:
+    def __init__(
+        self,
+        wh: Warehouse,
+        engine: TemplateEngine,
+        entity_types: dict[str, EntityTypeConfig],
+        schemas: SchemasConfig,
+        run: RunContext,
+    ) -> None:
+        self.wh, self.engine, self.entity_types, self.schemas, self.run = wh, engine, entity_types, schemas, run
+        d = self.d = wh.dialect
+        self.core = {m: d.table(schemas.core, f"nexus_{m}") for m in CORE_MODELS}
+        self.retracted = {
+            m: d.table(schemas.core, retracted_table_name(m))
+            for m in CORE_MODELS
+            if wh.table_exists(schemas.core, retracted_table_name(m))
+        }
+        self.maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types}
+        self.log = d.table(schemas.resolution, "nexus_resolution_log")
+        self.state = d.table(schemas.core, FINAL_STATE)
+        self.fingerprint = hashlib.md5(
+            "\n".join([str(FINAL_STATE_VERSION), *render_final(engine, entity_types, schemas, run).values()]).encode()
+        ).hexdigest()
+
+    def f(self, table: str) -> str:
+        return self.d.table(self.schemas.final, table)
+
+    # -- state -------------------------------------------------------------------------------
+    def snapshot(self) -> _Snapshot:
+        counts: dict[str, int] = {}
+        highs: list[Any] = []
+        for model, table in self.core.items():
+            rows, high = self.wh.fetchone(f"SELECT count(*), max(_loaded_at) FROM {table}") or (0, None)
+            counts[model] = int(rows or 0)
+            highs.append(high)
+        highs += [self.wh.scalar(f"SELECT max(_retracted_at) FROM {t}") for t in self.retracted.values()]
+        stamped = [f"SELECT max(resolved_at) AS stamp FROM {m}" for m in self.maps.values()]
+        stamped.append(f"SELECT max(resolved_at) AS stamp FROM {self.log}")
+        resolution_high = self.wh.scalar(f"SELECT max(stamp) FROM ({' UNION ALL '.join(stamped)}) s")
+        core_high = max((h for h in highs if h is not None), default=None)
+        return _Snapshot(core_high, resolution_high, counts)
+
+    def ensure_state(self) -> None:
+        d = self.d
+        txt, ts, big = d.text_type, d.timestamp_type, d.bigint_type
+        counts = ", ".join(f"{m}_rows {big}" for m in CORE_MODELS)
+        self.wh.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.state} (fingerprint {txt}, core_high {ts}, resolution_high {ts}, "
+            f"{counts}, run_id {txt}, updated_at {ts})"
+        )
+
+    def read_state(self) -> tuple[_Snapshot | None, str]:
+        rows = self.wh.fetchall(
+            f"SELECT fingerprint, core_high, resolution_high, {', '.join(f'{m}_rows' for m in CORE_MODELS)} "
+            f"FROM {self.state}"
+        )
+        if len(rows) != 1:
+            return None, "no previous build"
+        fingerprint, core_high, resolution_high, *counts = rows[0]
+        if fingerprint != self.fingerprint:
+            return None, "the final templates or the entity config changed"
+        return _Snapshot(core_high, resolution_high, dict(zip(CORE_MODELS, (int(c) for c in counts), strict=True))), ""
+
+    def state_writes(self, snap: _Snapshot) -> list[str]:
+        d, lit = self.d, self.d.literal
+        counts = ", ".join(str(snap.counts[m]) for m in CORE_MODELS)
+        return [
+            f"DELETE FROM {self.state}",
+            f"INSERT INTO {self.state} (fingerprint, core_high, resolution_high, "
+            f"{', '.join(f'{m}_rows' for m in CORE_MODELS)}, run_id, updated_at) VALUES ("
+            f"{lit(self.fingerprint)}, CAST({lit(snap.core_high)} AS {d.timestamp_type}), "
+            f"CAST({lit(snap.resolution_high)} AS {d.timestamp_type}), {counts}, {lit(self.run.run_id)}, "
+            f"{lit(self.run.now)})",
+        ]
+
+    def unrecorded_change(self, prev: _Snapshot) -> str:
+        """Why core's rows up to the previous build differ from what it recorded, or ""."""
+        if prev.core_high is None:
+            return "" if not any(prev.counts.values()) else "core rows had no load time"
+        cut = self.d.literal(prev.core_high)
+        for model, table in self.core.items():
+            now = self.wh.scalar(f"SELECT count(*) FROM {table} WHERE _loaded_at <= {cut}")
+            gone = 0
+            if model in self.retracted:
+                gone = self.wh.scalar(
+                    f"SELECT count(*) FROM {self.retracted[model]} WHERE _loaded_at <= {cut} AND _retracted_at > {cut}"
+                )
+            if int(now or 0) != prev.counts[model] - int(gone or 0):
+                return f"rows of {table} changed without a record (a core full refresh?)"
+        return ""
+
+    # -- the build ---------------------------------------------------------------------------
+    def build(self) -> dict[str, Any]:
+        self.ensure_state()
+        snap = self.snapshot()
+        prev, reason = (None, "full refresh") if self.run.full_refresh else self.read_state()
+        if prev is not None:
+            missing = set(final_tables(self.entity_types)) | {EDGE_ENTITIES}
+            missing -= set(self.wh.tables(self.schemas.final))
+            reason = f"missing table(s) {', '.join(sorted(missing))}" if missing else self.unrecorded_change(prev)
+        if prev is not None and not reason:
+            summary = self.incremental(prev, snap)
+            if summary is not None:
+                return summary
+            reason = f"more than {FULL_REBUILD_SHARE:.0%} of the entities changed"
+        log.info("final tables: full build (%s)", reason)
+        return {**self.full(snap), "mode": "full", "reason": reason}
+
+    def full(self, snap: _Snapshot) -> dict[str, Any]:
+        """Build every table under a staging name, then publish them all at once."""
+        d, wh, schemas = self.d, self.wh, self.schemas
+        statements = render_final(self.engine, self.entity_types, schemas, self.run, staged=True)
+        counts: dict[str, int] = {}
+        built: list[str] = []
+        try:
+            for table, select_sql in statements.items():
+                name = table if table == EDGE_ENTITIES else STAGED_PREFIX + table
+                built.append(name)
+                wh.execute(d.create_table_as(self.f(name), select_sql))
+                if table != EDGE_ENTITIES:
+                    counts[table] = wh.count(self.f(name))
+            d.publish_tables(wh, schemas.final, [(STAGED_PREFIX + table, table) for table in counts])
+        finally:
+            for name in built:
+                if name != EDGE_ENTITIES:
+                    wh.execute(f"DROP TABLE IF EXISTS {self.f(name)}")
+        # After the tables: if this fails, the next run re-applies changes since the previous
+        # state to tables that already hold them, which gives the same rows.
+        with wh.transaction():
+            for sql in self.state_writes(snap):
+                wh.execute(sql)
+        return {"tables": counts}
+
+    def incremental(self, prev: _Snapshot, snap: _Snapshot) -> dict[str, Any] | None:
+        """Replace the rows of what changed since `prev`; None if a full build is cheaper.
+
+        Everything is computed into scratch tables first; the transaction then only deletes the
+        changed keys from each table, inserts their new rows and moves the state (DML only, so
+        it stays one transaction where DDL would commit).
+        """
+        wh = self.wh
+        writes = PendingWrites(wh)
+        try:
+            changed = self.changes(prev, writes)
+            n_changed = wh.count(changed["entities"])
+            total = sum(wh.count(self.f(entity_table(t))) for t in self.entity_types)
+            if total and n_changed > FULL_REBUILD_SHARE * total:
+                writes.cleanup()
+                return None
+            selects = render_final(
+                self.engine,
+                self.entity_types,
+                self.schemas,
+                self.run,
+                changed=changed,
+                edge_entities=changed["edge_entities_after"],
+                traits=changed["traits_after"],
+            )
+            selects[EDGE_ENTITIES] = f"SELECT * FROM {changed['edge_entities']}"
+            selects["nexus_entity_traits"] = f"SELECT * FROM {changed['new_traits']}"
+            written: dict[str, int] = {}
+            for table, select_sql in selects.items():
+                rows = self.scratch(writes, f"rows_{table}", select_sql)
+                if table != EDGE_ENTITIES:
+                    written[table] = wh.count(rows)
+                writes.sql(self.delete_changed(table, changed))
+                writes.sql(f"INSERT INTO {self.f(table)} SELECT * FROM {rows}")
+        except BaseException:
+            writes.cleanup()
+            raise
+        for sql in self.state_writes(snap):
+            writes.sql(sql)
+        writes.apply()
+        log.info("final tables: incremental, %d entit(ies) changed", n_changed)
+        return {"tables": written, "mode": "incremental", "reason": "", "changed_entities": n_changed}
+
+    def scratch(self, writes: PendingWrites, kind: str, select_sql: str) -> str:
+        name = CHANGED_PREFIX + kind
+        writes.temp_table(name)
+        self.wh.execute(self.d.create_temp_table_as(name, select_sql))
+        return self.d.quote(name)
+
+    def delete_changed(self, table: str, changed: dict[str, str]) -> str:
+        """DELETE the rows of `table` that the incremental run recomputes."""
+        d, target = self.d, self.f(table)
+        of_type = "(SELECT entity_id FROM {c} WHERE entity_type = {t})"
+        if table == EDGE_ENTITIES:
+            return d.delete_matching_keys(target, changed["groups"], ["source", "edge_id", "entity_type"])
+        if table == "nexus_entity_identifiers":
+            keys = ["entity_type", "identifier_type", "identifier_value"]
+            return d.delete_matching_keys(target, changed["identifiers"], keys)
+        if table == "nexus_events":
+            where = f"id IN (SELECT id FROM {changed['events']})"
+        elif table == "nexus_entity_traits":
+            where = f"trait_id IN (SELECT id FROM {changed['traits']})"
+        elif table == "nexus_event_participants":
+            where = f"event_id IN (SELECT event_id FROM {changed['participant_events']})"
+        elif table == "nexus_memberships":
+            where = (
+                f"person_id IN {of_type.format(c=changed['entities'], t=d.literal('person'))} "
+                f"OR group_id IN {of_type.format(c=changed['entities'], t=d.literal('group'))}"
+            )
+        else:  # an entity table
+            entity_type = next(t for t in self.entity_types if entity_table(t) == table)
+            where = f"id IN {of_type.format(c=changed['entities'], t=d.literal(entity_type))}"
+        return f"DELETE FROM {target} WHERE {where}"
+
+    def changes(self, prev: _Snapshot, writes: PendingWrites) -> dict[str, str]:
+        """Scratch tables naming what changed since `prev` (kind -> quoted temp table)."""
+        d, lit = self.d, self.d.literal
+        core_cut = "TRUE" if prev.core_high is None else f"_loaded_at > {lit(prev.core_high)}"
+        res_cut = "TRUE" if prev.resolution_high is None else f"resolved_at > {lit(prev.resolution_high)}"
+
+        def touched(model: str, columns: str) -> str:
+            """Rows of a core model loaded since the cut, and those it replaced since."""
+            sql = f"SELECT {columns} FROM {self.core[model]} WHERE {core_cut}"
+            if model in self.retracted and prev.core_high is not None:
+                sql += (
+                    f" UNION ALL SELECT {columns} FROM {self.retracted[model]} "
+                    f"WHERE _retracted_at > {lit(prev.core_high)}"
+                )
+            return sql
+
+        def scratch(kind: str, select_sql: str) -> str:
+            return self.scratch(writes, kind, select_sql)
+
+        key = "entity_type, identifier_type, identifier_value"
+        ident_match = (
+            "{a}.entity_type = {b}.entity_type AND {a}.identifier_type = {b}.identifier_type "
+            "AND {a}.identifier_value = {b}.identifier_value"
+        )
+        group_match = "{a}.source = {b}.source AND {a}.edge_id = {b}.edge_id AND {a}.entity_type = {b}.entity_type"
+        out: dict[str, str] = {}
+        out["events"] = scratch("events", f"SELECT DISTINCT id FROM ({touched('events', 'id')}) x")
+        core_ids = scratch("core_identifiers", touched("identifiers", f"source, event_id, edge_id, {key}"))
+        # identity-map rows rewritten by resolution, and the log's word on ids that went away
+        resolved = [
+            f"SELECT {key}, entity_id, CAST(NULL AS {d.text_type}) AS previous_entity_id FROM {m} WHERE {res_cut}"
+            for m in self.maps.values()
+        ]
+        resolved.append(
+            f"SELECT {key}, entity_id, previous_entity_id FROM {self.log} "
+            f"WHERE {res_cut} AND entity_type IN ({d.literal_list(list(self.entity_types))})"
+        )
+        res_ids = scratch("resolved", " UNION ALL ".join(resolved))
+        out["identifiers"] = scratch("identifiers", f"SELECT DISTINCT {key} FROM {res_ids}")
+        # core rows of those identifiers: their groups and events now point elsewhere
+        repointed = scratch(
+            "repointed",
+            f"""SELECT i.source, i.edge_id, i.entity_type, i.event_id FROM {self.core["identifiers"]} i
+JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
+        )
+        affected = (
+            f"SELECT source, edge_id, entity_type, event_id FROM {core_ids} "
+            f"UNION ALL SELECT source, edge_id, entity_type, event_id FROM {repointed}"
+        )
+        out["groups"] = scratch(
+            "groups", f"SELECT DISTINCT source, edge_id, entity_type FROM ({affected}) x WHERE edge_id IS NOT NULL"
+        )
+        out["participant_events"] = scratch(
+            "participant_events", f"SELECT DISTINCT event_id FROM ({affected}) x WHERE event_id IS NOT NULL"
+        )
+        traits = self.core["traits"]
+        out["traits"] = scratch(
+            "traits",
+            f"""SELECT DISTINCT id FROM (
+    {touched("traits", "id")}
+    UNION ALL SELECT t.id FROM {traits} t JOIN {out["groups"]} g ON {group_match.format(a="g", b="t")}
+) x""",
+        )
+        # the two tables others read, as they will be after this run
+        selects = render_final(
+            self.engine, self.entity_types, self.schemas, self.run, changed=out, only=[EDGE_ENTITIES]
+        )
+        out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
+        ee, et = self.f(EDGE_ENTITIES), self.f("nexus_entity_traits")
+        out["edge_entities_after"] = f"""(SELECT * FROM {ee} o
+    WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {group_match.format(a="g", b="o")})
+    UNION ALL SELECT * FROM {out["edge_entities"]})"""
+        selects = render_final(
+            self.engine,
+            self.entity_types,
+            self.schemas,
+            self.run,
+            changed=out,
+            edge_entities=out["edge_entities_after"],
+            only=["nexus_entity_traits"],
+        )
+        out["new_traits"] = scratch("new_traits", selects["nexus_entity_traits"])
+        out["traits_after"] = f"""(SELECT * FROM {et} WHERE trait_id NOT IN (SELECT id FROM {out["traits"]})
+    UNION ALL SELECT * FROM {out["new_traits"]})"""
+        # entities whose row changes: re-pointed ones (old and new ids), those of changed core
+        # identifiers (their sources), of changed traits (before and after), of changed memberships
+        parts = [
+            f"SELECT entity_type, entity_id FROM {res_ids}",
+            f"SELECT entity_type, previous_entity_id FROM {res_ids}",
+            f"""SELECT m.entity_type, m.entity_id FROM {self.all_maps()} m
+JOIN (SELECT DISTINCT {key} FROM {core_ids}) k ON {ident_match.format(a="k", b="m")}""",
+            f"SELECT entity_type, entity_id FROM {et} WHERE trait_id IN (SELECT id FROM {out['traits']})",
+            f"SELECT entity_type, entity_id FROM {out['new_traits']}",
+        ]
+        if {"person", "group"} <= set(self.entity_types):
+            memberships = touched(
+                "memberships",
+                "person_identifier_type, person_identifier_value, group_identifier_type, group_identifier_value",
+            )
+            for kind in ("person", "group"):
+                parts.append(
+                    f"""SELECT {lit(kind)}, m.entity_id FROM ({memberships}) ms
+JOIN {self.maps[kind]} m ON m.identifier_type = ms.{kind}_identifier_type
+    AND m.identifier_value = ms.{kind}_identifier_value"""
+                )
+        union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
+        out["entities"] = scratch("entities", f"SELECT DISTINCT * FROM ({union}) x WHERE entity_id IS NOT NULL")
+        return out
+
+    def all_maps(self) -> str:
+        return self.engine.render("final/all_maps.sql", maps=self.maps)
 
 
 def build_final(
@@ -82,10 +445,9 @@ def build_final(
     schemas: SchemasConfig,
     run: RunContext,
 ) -> dict[str, Any]:
-    """Build every final table under a staging name, then publish them all at once."""
+    """Bring the final tables up to date with core and the maps (see the module docstring)."""
     from airflow_provider_nexus.resolution import ensure_resolution_tables
 
-    d = wh.dialect
     wh.ensure_schema(schemas.core)
     wh.ensure_schema(schemas.final)
     wh.ensure_schema(schemas.resolution)
@@ -93,20 +455,10 @@ def build_final(
         ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
     for entity_type in entity_types:
         ensure_resolution_tables(wh, schemas.resolution, entity_type)
-    statements = render_final(engine, entity_types, schemas, run, staged=True)
-    counts: dict[str, int] = {}
-    built: list[str] = []
-    try:
-        for table, select_sql in statements.items():
-            name = table if table == EDGE_ENTITIES else STAGED_PREFIX + table
-            built.append(name)
-            wh.execute(d.create_table_as(d.table(schemas.final, name), select_sql))
-            if table != EDGE_ENTITIES:
-                counts[table] = wh.count(d.table(schemas.final, name))
-        d.publish_tables(wh, schemas.final, [(STAGED_PREFIX + table, table) for table in counts])
-    finally:
-        for name in built:
-            wh.execute(f"DROP TABLE IF EXISTS {d.table(schemas.final, name)}")
-    for table, rows in counts.items():
-        log.info("%s.%s: %d row(s)", schemas.final, table, rows)
-    return {"tables": counts}
+    summary = _Final(wh, engine, entity_types, schemas, run).build()
+    for table, rows in summary["tables"].items():
+        log.info("%s.%s: %d row(s) written", schemas.final, table, rows)
+    return summary
+
+
+__all__: Sequence[str] = ["build_final", "final_tables", "render_final"]

@@ -1,5 +1,9 @@
+{#- `changed` (incremental runs): only the events whose ids are listed there. -#}
 SELECT DISTINCT i.event_id, i.entity_type, m.entity_id, i.role
 FROM {{ core.identifiers }} AS i
+{% if changed %}
+JOIN {{ changed.participant_events }} AS c ON c.event_id = i.event_id
+{% endif %}
 JOIN {{ all_maps }} AS m
   ON m.entity_type = i.entity_type
  AND m.identifier_type = i.identifier_type

@@ -1,13 +1,13 @@
 WITH ids AS (
-    SELECT entity_id,
-           ARRAY_AGG(IF(identifier_type = 'domain', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `domain`,
-           ARRAY_AGG(IF(identifier_type = 'crm_company_id', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_company_id`,
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           LOGICAL_AND(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM `nexus_resolution`.`nexus_group_identity_map`
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           ARRAY_AGG(IF(m.identifier_type = 'domain', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `domain`,
+           ARRAY_AGG(IF(m.identifier_type = 'crm_company_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_company_id`,
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           LOGICAL_AND(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM `nexus_resolution`.`nexus_group_identity_map` AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, STRING_AGG(DISTINCT i.source, ',' ORDER BY i.source) AS sources
@@ -17,13 +17,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           ARRAY_AGG(IF(trait_name = 'name', trait_value, NULL) IGNORE NULLS ORDER BY occurred_at DESC, trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
-           ARRAY_AGG(IF(trait_name = 'industry', trait_value, NULL) IGNORE NULLS ORDER BY occurred_at DESC, trait_value DESC)[SAFE_OFFSET(0)] AS `industry`,
-           ARRAY_AGG(IF(trait_name = 'size', trait_value, NULL) IGNORE NULLS ORDER BY occurred_at DESC, trait_value DESC)[SAFE_OFFSET(0)] AS `size`
-    FROM `nexus`.`nexus_entity_traits`
-    WHERE entity_type = 'group'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           ARRAY_AGG(IF(t.trait_name = 'name', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
+           ARRAY_AGG(IF(t.trait_name = 'industry', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `industry`,
+           ARRAY_AGG(IF(t.trait_name = 'size', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `size`
+    FROM `nexus`.`nexus_entity_traits` AS t
+    WHERE t.entity_type = 'group'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids.`domain`,

@@ -1,17 +1,17 @@
 WITH ids AS (
-    SELECT entity_id,
-           ARRAY_AGG(IF(identifier_type = 'email', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `email`,
-           ARRAY_AGG(IF(identifier_type = 'phone', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `phone`,
-           ARRAY_AGG(IF(identifier_type = 'user_id', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `user_id`,
-           ARRAY_AGG(IF(identifier_type = 'anonymous_id', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `anonymous_id`,
-           ARRAY_AGG(IF(identifier_type = 'crm_contact_id', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_contact_id`,
-           ARRAY_AGG(IF(identifier_type = 'billing_customer_id', identifier_value, NULL) IGNORE NULLS ORDER BY last_seen_at DESC, identifier_value DESC)[SAFE_OFFSET(0)] AS `billing_customer_id`,
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           LOGICAL_AND(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM `nexus_resolution`.`nexus_person_identity_map`
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           ARRAY_AGG(IF(m.identifier_type = 'email', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `email`,
+           ARRAY_AGG(IF(m.identifier_type = 'phone', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `phone`,
+           ARRAY_AGG(IF(m.identifier_type = 'user_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `user_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'anonymous_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `anonymous_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'crm_contact_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_contact_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'billing_customer_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `billing_customer_id`,
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           LOGICAL_AND(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM `nexus_resolution`.`nexus_person_identity_map` AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, STRING_AGG(DISTINCT i.source, ',' ORDER BY i.source) AS sources
@@ -21,13 +21,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           ARRAY_AGG(IF(trait_name = 'name', trait_value, NULL) IGNORE NULLS ORDER BY occurred_at DESC, trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
-           ARRAY_AGG(IF(trait_name = 'title', trait_value, NULL) IGNORE NULLS ORDER BY occurred_at DESC, trait_value DESC)[SAFE_OFFSET(0)] AS `title`,
-           ARRAY_AGG(IF(trait_name = 'plan', trait_value, NULL) IGNORE NULLS ORDER BY occurred_at DESC, trait_value DESC)[SAFE_OFFSET(0)] AS `plan`
-    FROM `nexus`.`nexus_entity_traits`
-    WHERE entity_type = 'person'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           ARRAY_AGG(IF(t.trait_name = 'name', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
+           ARRAY_AGG(IF(t.trait_name = 'title', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `title`,
+           ARRAY_AGG(IF(t.trait_name = 'plan', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `plan`
+    FROM `nexus`.`nexus_entity_traits` AS t
+    WHERE t.entity_type = 'person'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids.`email`,

@@ -1,5 +1,5 @@
-SELECT entity_type, entity_id, identifier_type, identifier_value, first_seen_at, last_seen_at, is_hub
-FROM `nexus_resolution`.`nexus_group_identity_map`
+SELECT m.entity_type, m.entity_id, m.identifier_type, m.identifier_value, m.first_seen_at, m.last_seen_at, m.is_hub
+FROM `nexus_resolution`.`nexus_group_identity_map` AS m
 UNION ALL
-SELECT entity_type, entity_id, identifier_type, identifier_value, first_seen_at, last_seen_at, is_hub
-FROM `nexus_resolution`.`nexus_person_identity_map`
+SELECT m.entity_type, m.entity_id, m.identifier_type, m.identifier_value, m.first_seen_at, m.last_seen_at, m.is_hub
+FROM `nexus_resolution`.`nexus_person_identity_map` AS m

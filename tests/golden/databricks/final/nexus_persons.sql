@@ -1,17 +1,17 @@
 WITH ids AS (
-    SELECT entity_id,
-           max_by(identifier_value, struct(last_seen_at, identifier_value)) FILTER (WHERE identifier_type = 'email' AND identifier_value IS NOT NULL) AS `email`,
-           max_by(identifier_value, struct(last_seen_at, identifier_value)) FILTER (WHERE identifier_type = 'phone' AND identifier_value IS NOT NULL) AS `phone`,
-           max_by(identifier_value, struct(last_seen_at, identifier_value)) FILTER (WHERE identifier_type = 'user_id' AND identifier_value IS NOT NULL) AS `user_id`,
-           max_by(identifier_value, struct(last_seen_at, identifier_value)) FILTER (WHERE identifier_type = 'anonymous_id' AND identifier_value IS NOT NULL) AS `anonymous_id`,
-           max_by(identifier_value, struct(last_seen_at, identifier_value)) FILTER (WHERE identifier_type = 'crm_contact_id' AND identifier_value IS NOT NULL) AS `crm_contact_id`,
-           max_by(identifier_value, struct(last_seen_at, identifier_value)) FILTER (WHERE identifier_type = 'billing_customer_id' AND identifier_value IS NOT NULL) AS `billing_customer_id`,
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           bool_and(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM `nexus_resolution`.`nexus_person_identity_map`
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           max_by(m.identifier_value, struct(m.last_seen_at, m.identifier_value)) FILTER (WHERE m.identifier_type = 'email' AND m.identifier_value IS NOT NULL) AS `email`,
+           max_by(m.identifier_value, struct(m.last_seen_at, m.identifier_value)) FILTER (WHERE m.identifier_type = 'phone' AND m.identifier_value IS NOT NULL) AS `phone`,
+           max_by(m.identifier_value, struct(m.last_seen_at, m.identifier_value)) FILTER (WHERE m.identifier_type = 'user_id' AND m.identifier_value IS NOT NULL) AS `user_id`,
+           max_by(m.identifier_value, struct(m.last_seen_at, m.identifier_value)) FILTER (WHERE m.identifier_type = 'anonymous_id' AND m.identifier_value IS NOT NULL) AS `anonymous_id`,
+           max_by(m.identifier_value, struct(m.last_seen_at, m.identifier_value)) FILTER (WHERE m.identifier_type = 'crm_contact_id' AND m.identifier_value IS NOT NULL) AS `crm_contact_id`,
+           max_by(m.identifier_value, struct(m.last_seen_at, m.identifier_value)) FILTER (WHERE m.identifier_type = 'billing_customer_id' AND m.identifier_value IS NOT NULL) AS `billing_customer_id`,
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           bool_and(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM `nexus_resolution`.`nexus_person_identity_map` AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, array_join(array_sort(collect_set(i.source)), ',') AS sources
@@ -21,13 +21,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           max_by(trait_value, struct(occurred_at, trait_value)) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL) AS `name`,
-           max_by(trait_value, struct(occurred_at, trait_value)) FILTER (WHERE trait_name = 'title' AND trait_value IS NOT NULL) AS `title`,
-           max_by(trait_value, struct(occurred_at, trait_value)) FILTER (WHERE trait_name = 'plan' AND trait_value IS NOT NULL) AS `plan`
-    FROM `nexus`.`nexus_entity_traits`
-    WHERE entity_type = 'person'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           max_by(t.trait_value, struct(t.occurred_at, t.trait_value)) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL) AS `name`,
+           max_by(t.trait_value, struct(t.occurred_at, t.trait_value)) FILTER (WHERE t.trait_name = 'title' AND t.trait_value IS NOT NULL) AS `title`,
+           max_by(t.trait_value, struct(t.occurred_at, t.trait_value)) FILTER (WHERE t.trait_name = 'plan' AND t.trait_value IS NOT NULL) AS `plan`
+    FROM `nexus`.`nexus_entity_traits` AS t
+    WHERE t.entity_type = 'person'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids.`email`,

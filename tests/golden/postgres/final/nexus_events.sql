@@ -1,2 +1,2 @@
-SELECT id, occurred_at, event_name, event_description, event_type, source, value, value_unit, _ingested_at
-FROM "nexus_core"."nexus_events"
+SELECT e.id, e.occurred_at, e.event_name, e.event_description, e.event_type, e.source, e.value, e.value_unit, e._ingested_at
+FROM "nexus_core"."nexus_events" AS e

@@ -1,13 +1,13 @@
 WITH ids AS (
-    SELECT entity_id,
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'domain' AND identifier_value IS NOT NULL))[1] AS "domain",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'crm_company_id' AND identifier_value IS NOT NULL))[1] AS "crm_company_id",
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           bool_and(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM "nexus_resolution"."nexus_group_identity_map"
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'domain' AND m.identifier_value IS NOT NULL))[1] AS "domain",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'crm_company_id' AND m.identifier_value IS NOT NULL))[1] AS "crm_company_id",
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           bool_and(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM "nexus_resolution"."nexus_group_identity_map" AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, string_agg(DISTINCT i.source, ',' ORDER BY i.source) AS sources
@@ -17,13 +17,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL))[1] AS "name",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'industry' AND trait_value IS NOT NULL))[1] AS "industry",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'size' AND trait_value IS NOT NULL))[1] AS "size"
-    FROM "nexus"."nexus_entity_traits"
-    WHERE entity_type = 'group'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value COLLATE "C" DESC) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL))[1] AS "name",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value COLLATE "C" DESC) FILTER (WHERE t.trait_name = 'industry' AND t.trait_value IS NOT NULL))[1] AS "industry",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value COLLATE "C" DESC) FILTER (WHERE t.trait_name = 'size' AND t.trait_value IS NOT NULL))[1] AS "size"
+    FROM "nexus"."nexus_entity_traits" AS t
+    WHERE t.entity_type = 'group'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids."domain",

@@ -1,17 +1,17 @@
 WITH ids AS (
-    SELECT entity_id,
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'email' AND identifier_value IS NOT NULL))[1] AS "email",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'phone' AND identifier_value IS NOT NULL))[1] AS "phone",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'user_id' AND identifier_value IS NOT NULL))[1] AS "user_id",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'anonymous_id' AND identifier_value IS NOT NULL))[1] AS "anonymous_id",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'crm_contact_id' AND identifier_value IS NOT NULL))[1] AS "crm_contact_id",
-           (array_agg(identifier_value ORDER BY last_seen_at DESC, identifier_value COLLATE "C" DESC) FILTER (WHERE identifier_type = 'billing_customer_id' AND identifier_value IS NOT NULL))[1] AS "billing_customer_id",
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           bool_and(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM "nexus_resolution"."nexus_person_identity_map"
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'email' AND m.identifier_value IS NOT NULL))[1] AS "email",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'phone' AND m.identifier_value IS NOT NULL))[1] AS "phone",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'user_id' AND m.identifier_value IS NOT NULL))[1] AS "user_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'anonymous_id' AND m.identifier_value IS NOT NULL))[1] AS "anonymous_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'crm_contact_id' AND m.identifier_value IS NOT NULL))[1] AS "crm_contact_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value COLLATE "C" DESC) FILTER (WHERE m.identifier_type = 'billing_customer_id' AND m.identifier_value IS NOT NULL))[1] AS "billing_customer_id",
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           bool_and(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM "nexus_resolution"."nexus_person_identity_map" AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, string_agg(DISTINCT i.source, ',' ORDER BY i.source) AS sources
@@ -21,13 +21,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'name' AND trait_value IS NOT NULL))[1] AS "name",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'title' AND trait_value IS NOT NULL))[1] AS "title",
-           (array_agg(trait_value ORDER BY occurred_at DESC, trait_value COLLATE "C" DESC) FILTER (WHERE trait_name = 'plan' AND trait_value IS NOT NULL))[1] AS "plan"
-    FROM "nexus"."nexus_entity_traits"
-    WHERE entity_type = 'person'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value COLLATE "C" DESC) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL))[1] AS "name",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value COLLATE "C" DESC) FILTER (WHERE t.trait_name = 'title' AND t.trait_value IS NOT NULL))[1] AS "title",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value COLLATE "C" DESC) FILTER (WHERE t.trait_name = 'plan' AND t.trait_value IS NOT NULL))[1] AS "plan"
+    FROM "nexus"."nexus_entity_traits" AS t
+    WHERE t.entity_type = 'person'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids."email",

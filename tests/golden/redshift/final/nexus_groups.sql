@@ -1,13 +1,13 @@
 WITH ids AS (
-    SELECT entity_id,
-           SUBSTRING(MAX(CASE WHEN identifier_type = 'domain' AND identifier_value IS NOT NULL THEN COALESCE(TO_CHAR(last_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || identifier_value END), 27, 65535) AS "domain",
-           SUBSTRING(MAX(CASE WHEN identifier_type = 'crm_company_id' AND identifier_value IS NOT NULL THEN COALESCE(TO_CHAR(last_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || identifier_value END), 27, 65535) AS "crm_company_id",
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           BOOL_AND(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM "nexus_resolution"."nexus_group_identity_map"
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           SUBSTRING(MAX(CASE WHEN m.identifier_type = 'domain' AND m.identifier_value IS NOT NULL THEN COALESCE(TO_CHAR(m.last_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || m.identifier_value END), 27, 65535) AS "domain",
+           SUBSTRING(MAX(CASE WHEN m.identifier_type = 'crm_company_id' AND m.identifier_value IS NOT NULL THEN COALESCE(TO_CHAR(m.last_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || m.identifier_value END), 27, 65535) AS "crm_company_id",
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           BOOL_AND(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM "nexus_resolution"."nexus_group_identity_map" AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, LISTAGG(DISTINCT i.source, ',') WITHIN GROUP (ORDER BY i.source) AS sources
@@ -17,13 +17,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           SUBSTRING(MAX(CASE WHEN trait_name = 'name' AND trait_value IS NOT NULL THEN COALESCE(TO_CHAR(occurred_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || trait_value END), 27, 65535) AS "name",
-           SUBSTRING(MAX(CASE WHEN trait_name = 'industry' AND trait_value IS NOT NULL THEN COALESCE(TO_CHAR(occurred_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || trait_value END), 27, 65535) AS "industry",
-           SUBSTRING(MAX(CASE WHEN trait_name = 'size' AND trait_value IS NOT NULL THEN COALESCE(TO_CHAR(occurred_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || trait_value END), 27, 65535) AS "size"
-    FROM "nexus"."nexus_entity_traits"
-    WHERE entity_type = 'group'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           SUBSTRING(MAX(CASE WHEN t.trait_name = 'name' AND t.trait_value IS NOT NULL THEN COALESCE(TO_CHAR(t.occurred_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || t.trait_value END), 27, 65535) AS "name",
+           SUBSTRING(MAX(CASE WHEN t.trait_name = 'industry' AND t.trait_value IS NOT NULL THEN COALESCE(TO_CHAR(t.occurred_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || t.trait_value END), 27, 65535) AS "industry",
+           SUBSTRING(MAX(CASE WHEN t.trait_name = 'size' AND t.trait_value IS NOT NULL THEN COALESCE(TO_CHAR(t.occurred_at, 'YYYY-MM-DD HH24:MI:SS.US'), '0000-00-00 00:00:00.000000') || t.trait_value END), 27, 65535) AS "size"
+    FROM "nexus"."nexus_entity_traits" AS t
+    WHERE t.entity_type = 'group'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids."domain",

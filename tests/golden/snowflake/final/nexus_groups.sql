@@ -1,13 +1,13 @@
 WITH ids AS (
-    SELECT entity_id,
-           (ARRAY_AGG(CASE WHEN identifier_type = 'domain' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "domain",
-           (ARRAY_AGG(CASE WHEN identifier_type = 'crm_company_id' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "crm_company_id",
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           BOOLAND_AGG(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM "nexus_resolution"."nexus_group_identity_map"
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'domain' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "domain",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'crm_company_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "crm_company_id",
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           BOOLAND_AGG(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM "nexus_resolution"."nexus_group_identity_map" AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, LISTAGG(DISTINCT i.source, ',') WITHIN GROUP (ORDER BY i.source) AS sources
@@ -17,13 +17,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           (ARRAY_AGG(CASE WHEN trait_name = 'name' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "name",
-           (ARRAY_AGG(CASE WHEN trait_name = 'industry' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "industry",
-           (ARRAY_AGG(CASE WHEN trait_name = 'size' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "size"
-    FROM "nexus"."nexus_entity_traits"
-    WHERE entity_type = 'group'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'name' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "name",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'industry' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "industry",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'size' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "size"
+    FROM "nexus"."nexus_entity_traits" AS t
+    WHERE t.entity_type = 'group'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids."domain",

@@ -1,17 +1,17 @@
 WITH ids AS (
-    SELECT entity_id,
-           (ARRAY_AGG(CASE WHEN identifier_type = 'email' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "email",
-           (ARRAY_AGG(CASE WHEN identifier_type = 'phone' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "phone",
-           (ARRAY_AGG(CASE WHEN identifier_type = 'user_id' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "user_id",
-           (ARRAY_AGG(CASE WHEN identifier_type = 'anonymous_id' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "anonymous_id",
-           (ARRAY_AGG(CASE WHEN identifier_type = 'crm_contact_id' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "crm_contact_id",
-           (ARRAY_AGG(CASE WHEN identifier_type = 'billing_customer_id' THEN identifier_value END) WITHIN GROUP (ORDER BY last_seen_at DESC, identifier_value DESC))[0]::VARCHAR AS "billing_customer_id",
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           BOOLAND_AGG(is_hub) AS is_hub,
-           MAX(resolved_at) AS _updated_at
-    FROM "nexus_resolution"."nexus_person_identity_map"
-    GROUP BY entity_id
+    SELECT m.entity_id,
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'email' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "email",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'phone' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "phone",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'user_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "user_id",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'anonymous_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "anonymous_id",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'crm_contact_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "crm_contact_id",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'billing_customer_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "billing_customer_id",
+           MIN(m.first_seen_at) AS first_seen_at,
+           MAX(m.last_seen_at) AS last_seen_at,
+           BOOLAND_AGG(m.is_hub) AS is_hub,
+           MAX(m.resolved_at) AS _updated_at
+    FROM "nexus_resolution"."nexus_person_identity_map" AS m
+    GROUP BY m.entity_id
 ),
 srcs AS (
     SELECT m.entity_id, LISTAGG(DISTINCT i.source, ',') WITHIN GROUP (ORDER BY i.source) AS sources
@@ -21,13 +21,13 @@ srcs AS (
     GROUP BY m.entity_id
 ),
 trs AS (
-    SELECT entity_id,
-           (ARRAY_AGG(CASE WHEN trait_name = 'name' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "name",
-           (ARRAY_AGG(CASE WHEN trait_name = 'title' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "title",
-           (ARRAY_AGG(CASE WHEN trait_name = 'plan' THEN trait_value END) WITHIN GROUP (ORDER BY occurred_at DESC, trait_value DESC))[0]::VARCHAR AS "plan"
-    FROM "nexus"."nexus_entity_traits"
-    WHERE entity_type = 'person'
-    GROUP BY entity_id
+    SELECT t.entity_id,
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'name' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "name",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'title' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "title",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'plan' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "plan"
+    FROM "nexus"."nexus_entity_traits" AS t
+    WHERE t.entity_type = 'person'
+    GROUP BY t.entity_id
 )
 SELECT ids.entity_id AS id,
        ids."email",
