@@ -68,4 +68,4 @@ def test_installed_wheel_renders_packaged_templates(wheel: Path, tmp_path: Path)
     ).stdout.splitlines()
     assert out[0].startswith(str(site)), out
     assert out[1] == str(site / "airflow_provider_nexus" / "sql")
-    assert out[2] == "FROM core_events"
+    assert out[2] == "FROM core_events AS e"

@@ -4,7 +4,7 @@
 SELECT i.source, i.edge_id, i.entity_type,
        COALESCE(MIN(CASE WHEN NOT m.is_hub THEN m.entity_id END), MIN(m.entity_id)) AS entity_id
 FROM {{ core.identifiers }} AS i
-{% if changed %}
+{% if changed is defined and changed %}
 JOIN {{ changed.groups }} AS c
   ON c.source = i.source AND c.edge_id = i.edge_id AND c.entity_type = i.entity_type
 {% endif %}

@@ -1,7 +1,7 @@
 {#- One row per entity of one type: the latest value of every configured identifier type and
     trait, when it was first and last seen, and which sources know it.
     `changed` (incremental runs): only the entities listed there. -#}
-{% macro only(alias) %}{% if changed %}
+{% macro only(alias) %}{% if changed is defined and changed %}
     JOIN (SELECT entity_id FROM {{ changed.entities }} WHERE entity_type = {{ lit(entity_type) }}) AS c
       ON c.entity_id = {{ alias }}.entity_id
 {%- endif %}{% endmacro %}

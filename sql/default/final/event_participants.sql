@@ -1,7 +1,7 @@
 {#- `changed` (incremental runs): only the events whose ids are listed there. -#}
 SELECT DISTINCT i.event_id, i.entity_type, m.entity_id, i.role
 FROM {{ core.identifiers }} AS i
-{% if changed %}
+{% if changed is defined and changed %}
 JOIN {{ changed.participant_events }} AS c ON c.event_id = i.event_id
 {% endif %}
 JOIN {{ all_maps }} AS m

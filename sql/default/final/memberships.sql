@@ -5,7 +5,7 @@ JOIN {{ maps.person }} AS p
   ON p.identifier_type = ms.person_identifier_type AND p.identifier_value = ms.person_identifier_value
 JOIN {{ maps.group }} AS g
   ON g.identifier_type = ms.group_identifier_type AND g.identifier_value = ms.group_identifier_value
-{% if changed %}
+{% if changed is defined and changed %}
 WHERE p.entity_id IN (SELECT entity_id FROM {{ changed.entities }} WHERE entity_type = 'person')
    OR g.entity_id IN (SELECT entity_id FROM {{ changed.entities }} WHERE entity_type = 'group')
 {% endif %}
