@@ -295,10 +295,14 @@ class _Final:
         return {"tables": written, "mode": "incremental", "reason": "", "changed_entities": n_changed}
 
     def scratch(self, writes: PendingWrites, kind: str, select_sql: str) -> str:
-        name = CHANGED_PREFIX + kind
+        name, d = CHANGED_PREFIX + kind, self.d
         writes.temp_table(name)
-        self.wh.execute(self.d.create_temp_table_as(name, select_sql))
-        return self.d.quote(name)
+        self.wh.execute(d.create_temp_table_as(name, select_sql))
+        # planner statistics: change sets are small, and joined against whole core tables
+        analyze = d.analyze(d.quote(name))
+        if analyze:
+            self.wh.execute(analyze)
+        return d.quote(name)
 
     def delete_changed(self, table: str, changed: dict[str, str]) -> str:
         """DELETE the rows of `table` that the incremental run recomputes."""
