@@ -440,7 +440,7 @@ class Pipeline:
         from airflow_provider_nexus.layers.raw import load_source
         from airflow_provider_nexus.layers.source import build_source
         from airflow_provider_nexus.operators.resolution import RESOLUTION_SCOPE
-        from airflow_provider_nexus.resolution import resolve_entity_type
+        from airflow_provider_nexus.resolution import latest_change, resolve_entity_type
         from airflow_provider_nexus.resolution.noise import noise_rules_from_config
         from airflow_provider_nexus.state import StateStore
 
@@ -503,15 +503,11 @@ class Pipeline:
 
             def resolve(wh: Any, et: str = entity_type, r: Any = run) -> Any:
                 # What NexusResolutionOperator.execute does, minus Airflow.
-                d = wh.dialect
                 layer = f"resolution:{et}"
                 state = StateStore(wh, cfg.schemas.core)
                 state.ensure()
                 since = state.get(RESOLUTION_SCOPE, layer)
-                high = wh.scalar(
-                    f"SELECT max(_loaded_at) FROM {d.table(cfg.schemas.core, 'nexus_identifiers')} "
-                    f"WHERE entity_type = {d.literal(et)}"
-                )
+                high = latest_change(wh, cfg.schemas.core, et)
                 if high is not None and since is not None and high <= since:
                     return {"entity_type": et, "new": 0}
                 with wh.transaction():

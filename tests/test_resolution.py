@@ -942,6 +942,23 @@ def test_value_becoming_a_hub_across_batches_splits_incrementally() -> None:
     assert mapping[("user_id", "U1")] == mapping[("email", "person1@acme.io")]
 
 
+def test_a_batch_that_only_takes_rows_away_still_counts_as_a_change(env: Env) -> None:
+    """The operator skips resolution when nothing changed since its watermark; a re-sync that
+    removes a person's row adds no person row, yet it must not be skipped."""
+    from airflow_provider_nexus.resolution import latest_change
+
+    t1, t2 = T0 + dt.timedelta(hours=1), T0 + dt.timedelta(hours=2)
+    load(env, [("crm", "c1", "email", "a@x.io", t1), ("crm", "c1", "phone", "+1555", t1)])
+    resolve(env)
+    assert latest_change(env.wh, CORE, "person") == t1
+    resync(env, {1: None}, t2)  # the phone row becomes a group identifier
+    assert latest_change(env.wh, CORE, "person") == t2
+    s = resolve(env, since=t1)
+    assert s.mode == "incremental" and s.retracted_rows == 1 and s.removed == 1
+    check_against_reference(env)
+    assert ("phone", "+1555") not in current_map(env)
+
+
 def test_noise_rule_change_state_loss_and_rewritten_core_fall_back_to_full(
     env: Env,
 ) -> None:

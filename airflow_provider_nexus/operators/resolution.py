@@ -40,25 +40,19 @@ class NexusResolutionOperator(NexusBaseOperator):
         self.max_rounds = max_rounds
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_provider_nexus.resolution import resolve_entity_type
+        from airflow_provider_nexus.resolution import latest_change, resolve_entity_type
         from airflow_provider_nexus.resolution.noise import noise_rules_from_config
         from airflow_provider_nexus.state import StateStore
 
         run = self.run_context(context)
         layer = f"resolution:{self.entity_type}"
         with self.warehouse() as wh:
-            d = wh.dialect
             state = StateStore(wh, self.schemas.core)
             state.ensure()
             since = None if run.full_refresh else state.get(RESOLUTION_SCOPE, layer)
-            identifiers = d.table(self.schemas.core, "nexus_identifiers")
-            high = None
-            if wh.table_exists(self.schemas.core, "nexus_identifiers"):
-                high = wh.scalar(
-                    f"SELECT max(_loaded_at) FROM {identifiers} WHERE entity_type = {d.literal(self.entity_type)}"
-                )
+            high = latest_change(wh, self.schemas.core, self.entity_type)
             if high is not None and since is not None and high <= since:
-                self.log.info("%s: no new identifiers since %s", self.entity_type, since)
+                self.log.info("%s: no identifiers added or replaced since %s", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
 
             def advance_watermark(session: Any) -> None:

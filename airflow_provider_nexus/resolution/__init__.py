@@ -12,6 +12,7 @@ from airflow_provider_nexus.resolution.resolve import (
     LOG_TABLE,
     ResolutionSummary,
     ensure_resolution_tables,
+    latest_change,
     map_table_name,
     resolve_entity_type,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ResolutionSummary",
     "connected_components",
     "ensure_resolution_tables",
+    "latest_change",
     "map_table_name",
     "resolve_entity_type",
 ]

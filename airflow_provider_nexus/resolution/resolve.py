@@ -327,7 +327,7 @@ class _Resolver:
         self._ensure_state_table(kind)
         staged = self.ctas(f"next_{kind}", select_sql)
         cols = ", ".join(STATE_LAYOUTS[kind])
-        self.write(f"DELETE FROM {table}")
+        self.write(f"DELETE FROM {table} WHERE TRUE")  # BigQuery wants a WHERE
         self.write(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staged}")
         return staged
 
@@ -1053,7 +1053,7 @@ SELECT {et}, identifier_type, identifier_value, CASE WHEN is_blocked THEN 'block
 FROM {self.nodes_t} WHERE is_blocked OR is_hub"""
         )
         big, d = self.d.bigint_type, self.d
-        self.write(f"DELETE FROM {self.state_t}")
+        self.write(f"DELETE FROM {self.state_t} WHERE TRUE")  # BigQuery wants a WHERE
         self.write(
             f"""INSERT INTO {self.state_t} ({", ".join(STATE_COLUMNS)})
 SELECT CAST({STATE_VERSION} AS {big}), CAST({self.lit(self.fingerprint)} AS {d.text_type}),
@@ -1073,6 +1073,24 @@ def _least(a: str, b: str) -> str:
 
 def _greatest(a: str, b: str) -> str:
     return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
+
+
+def latest_change(wh: Warehouse, core_schema: str, entity_type: str) -> datetime | None:
+    """When core last gained or replaced identifier rows of `entity_type` (None: never).
+
+    A caller that already resolved up to this instant has nothing to do. Replaced rows count: a
+    batch that only takes rows away can still drop a link or an identifier.
+    """
+    d, et = wh.dialect, wh.dialect.literal(check_name(entity_type, "entity type"))
+    stamps = [
+        f"SELECT max({column}) AS stamp FROM {d.table(core_schema, table)} WHERE entity_type = {et}"
+        for table, column in ((CORE_TABLE, "_loaded_at"), (RETRACTED_TABLE, "_retracted_at"))
+        if wh.table_exists(core_schema, table)
+    ]
+    if not stamps:
+        return None
+    latest: datetime | None = wh.scalar(f"SELECT max(stamp) FROM ({' UNION ALL '.join(stamps)}) s")
+    return latest
 
 
 def resolve_entity_type(
