@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys

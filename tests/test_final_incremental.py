@@ -130,6 +130,7 @@ def test_rerun_and_empty_batch_change_nothing(backend: tuple[Warehouse, SchemasC
     resolved, final = _run_batch(
         wh, config, RunContext(run_id="empty", now=T0 + dt.timedelta(hours=5)), T0 + dt.timedelta(hours=1)
     )
+    assert all(r.batch_rows == 0 and r.retracted_rows == 0 for r in resolved.values()), resolved
     assert final["mode"] == "incremental" and final["changed_entities"] == 0, final
     assert all(rows == 0 for rows in final["tables"].values()), final
     assert _final(wh, config) == before

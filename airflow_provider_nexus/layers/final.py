@@ -15,6 +15,7 @@ import hashlib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig
@@ -70,18 +71,20 @@ def render_final(
     edge_entities: str | None = None,
     traits: str | None = None,
     only: Collection[str] | None = None,
+    core_rows: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """table name -> SELECT, in build order (later tables read earlier ones).
 
     With `staged`, tables read each other under their staging names, as a full build makes them.
     With `changed` (relation names by kind: events, groups, identifiers, traits,
     participant_events, entities), each SELECT gives only the rows of what changed; then
-    `edge_entities` and `traits` name the relations to read those two tables from. `only`
-    limits the output to those tables.
+    `edge_entities` and `traits` name the relations to read those two tables from, and
+    `core_rows` may stand in for core models with just the rows the changes reach. `only` limits
+    the output to those tables.
     """
     prefix = STAGED_PREFIX if staged else ""
     d = engine.dialect
-    core = {m: d.table(schemas.core, f"nexus_{m}") for m in CORE_MODELS}
+    core = {m: d.table(schemas.core, f"nexus_{m}") for m in CORE_MODELS} | (core_rows or {})
     maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types}
     common: dict[str, Any] = {"core": core, "maps": maps, "updated_at": run.now, "changed": changed}
     all_maps = engine.render("final/all_maps.sql", **common)
@@ -107,6 +110,10 @@ def render_final(
         for table, (template, extra) in plan.items()
         if only is None or table in only
     }
+
+
+def _latest(values: Sequence[Any]) -> Any:
+    return max((v for v in values if v is not None), default=None)
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,10 @@ class _Final:
         self.maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types}
         self.log = d.table(schemas.resolution, "nexus_resolution_log")
         self.state = d.table(schemas.core, FINAL_STATE)
+        # rendered for a fixed moment: a template that stamps the run time must not look changed
+        fixed = RunContext(run_id="fingerprint", now=datetime(2000, 1, 1))
         self.fingerprint = hashlib.md5(
-            "\n".join([str(FINAL_STATE_VERSION), *render_final(engine, entity_types, schemas, run).values()]).encode()
+            "\n".join([str(FINAL_STATE_VERSION), *render_final(engine, entity_types, schemas, fixed).values()]).encode()
         ).hexdigest()
 
     def f(self, table: str) -> str:
@@ -147,18 +156,18 @@ class _Final:
 
     # -- state -------------------------------------------------------------------------------
     def snapshot(self) -> _Snapshot:
-        counts: dict[str, int] = {}
-        highs: list[Any] = []
-        for model, table in self.core.items():
-            rows, high = self.wh.fetchone(f"SELECT count(*), max(_loaded_at) FROM {table}") or (0, None)
-            counts[model] = int(rows or 0)
-            highs.append(high)
-        highs += [self.wh.scalar(f"SELECT max(_retracted_at) FROM {t}") for t in self.retracted.values()]
-        stamped = [f"SELECT max(resolved_at) AS stamp FROM {m}" for m in self.maps.values()]
-        stamped.append(f"SELECT max(resolved_at) AS stamp FROM {self.log}")
-        resolution_high = self.wh.scalar(f"SELECT max(stamp) FROM ({' UNION ALL '.join(stamped)}) s")
-        core_high = max((h for h in highs if h is not None), default=None)
-        return _Snapshot(core_high, resolution_high, counts)
+        """One statement, so the counts and the highs describe the same moment."""
+        parts = []
+        for table in self.core.values():
+            parts += [f"(SELECT count(_loaded_at) FROM {table})", f"(SELECT max(_loaded_at) FROM {table})"]
+        parts += [f"(SELECT max(_retracted_at) FROM {t})" for t in self.retracted.values()]
+        parts += [f"(SELECT max(resolved_at) FROM {m})" for m in [*self.maps.values(), self.log]]
+        row = list(self.wh.fetchone(f"SELECT {', '.join(parts)}") or [])
+        n = len(self.core)
+        counts = {model: int(row[2 * i] or 0) for i, model in enumerate(self.core)}
+        core_highs = [row[2 * i + 1] for i in range(n)] + row[2 * n : 2 * n + len(self.retracted)]
+        resolution_highs = row[2 * n + len(self.retracted) :]
+        return _Snapshot(_latest(core_highs), _latest(resolution_highs), counts)
 
     def ensure_state(self) -> None:
         d = self.d
@@ -185,7 +194,7 @@ class _Final:
         d, lit = self.d, self.d.literal
         counts = ", ".join(str(snap.counts[m]) for m in CORE_MODELS)
         return [
-            f"DELETE FROM {self.state}",
+            f"DELETE FROM {self.state} WHERE TRUE",  # BigQuery wants a WHERE
             f"INSERT INTO {self.state} (fingerprint, core_high, resolution_high, "
             f"{', '.join(f'{m}_rows' for m in CORE_MODELS)}, run_id, updated_at) VALUES ("
             f"{lit(self.fingerprint)}, CAST({lit(snap.core_high)} AS {d.timestamp_type}), "
@@ -275,6 +284,16 @@ class _Final:
                 changed=changed,
                 edge_entities=changed["edge_entities_after"],
                 traits=changed["traits_after"],
+                core_rows=self.core_rows_of_entities(changed, writes),
+            )
+            selects |= render_final(
+                self.engine,
+                self.entity_types,
+                self.schemas,
+                self.run,
+                changed=changed,
+                only=["nexus_event_participants"],
+                core_rows={"identifiers": changed["identifiers_of_events"]},
             )
             selects[EDGE_ENTITIES] = f"SELECT * FROM {changed['edge_entities']}"
             selects["nexus_entity_traits"] = f"SELECT * FROM {changed['new_traits']}"
@@ -293,6 +312,41 @@ class _Final:
         writes.apply()
         log.info("final tables: incremental, %d entit(ies) changed", n_changed)
         return {"tables": written, "mode": "incremental", "reason": "", "changed_entities": n_changed}
+
+    def core_rows_of_entities(self, changed: dict[str, str], writes: PendingWrites) -> dict[str, str]:
+        """Core identifier and membership rows of the changed entities' identifiers, staged.
+
+        The templates would find them in the whole core tables too; a small staged set keeps
+        planners without good estimates (PostgreSQL) from joining all of core to all the maps
+        first and filtering afterwards.
+        """
+        keys = self.scratch(
+            writes,
+            "entity_keys",
+            f"""SELECT m.entity_type, m.identifier_type, m.identifier_value FROM {self.all_maps()} m
+JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = m.entity_id""",
+        )
+        rows = {
+            "identifiers": self.scratch(
+                writes,
+                "identifiers_of_entities",
+                f"""SELECT i.* FROM {self.core["identifiers"]} i JOIN {keys} k ON k.entity_type = i.entity_type
+    AND k.identifier_type = i.identifier_type AND k.identifier_value = i.identifier_value""",
+            )
+        }
+        if {"person", "group"} <= set(self.entity_types):
+            held = (
+                "EXISTS (SELECT 1 FROM {k} k WHERE k.entity_type = {lit} AND k.identifier_type = ms.{t}_identifier_type "
+                "AND k.identifier_value = ms.{t}_identifier_value)"
+            )
+            rows["memberships"] = self.scratch(
+                writes,
+                "memberships_of_entities",
+                f"SELECT ms.* FROM {self.core['memberships']} ms "
+                f"WHERE {held.format(k=keys, t='person', lit=self.d.literal('person'))} "
+                f"OR {held.format(k=keys, t='group', lit=self.d.literal('group'))}",
+            )
+        return rows
 
     def scratch(self, writes: PendingWrites, kind: str, select_sql: str) -> str:
         name, d = CHANGED_PREFIX + kind, self.d
@@ -393,8 +447,25 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
 ) x""",
         )
         # the two tables others read, as they will be after this run
+        ident_rows = "SELECT i.* FROM {core} i JOIN {c} c ON {match}"
+        out["identifiers_of_groups"] = scratch(
+            "identifiers_of_groups",
+            ident_rows.format(core=self.core["identifiers"], c=out["groups"], match=group_match.format(a="c", b="i")),
+        )
+        out["identifiers_of_events"] = scratch(
+            "identifiers_of_events",
+            ident_rows.format(
+                core=self.core["identifiers"], c=out["participant_events"], match="c.event_id = i.event_id"
+            ),
+        )
         selects = render_final(
-            self.engine, self.entity_types, self.schemas, self.run, changed=out, only=[EDGE_ENTITIES]
+            self.engine,
+            self.entity_types,
+            self.schemas,
+            self.run,
+            changed=out,
+            only=[EDGE_ENTITIES],
+            core_rows={"identifiers": out["identifiers_of_groups"]},
         )
         out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
         ee, et = self.f(EDGE_ENTITIES), self.f("nexus_entity_traits")
@@ -411,7 +482,8 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
             only=["nexus_entity_traits"],
         )
         out["new_traits"] = scratch("new_traits", selects["nexus_entity_traits"])
-        out["traits_after"] = f"""(SELECT * FROM {et} WHERE trait_id NOT IN (SELECT id FROM {out["traits"]})
+        out["traits_after"] = f"""(SELECT * FROM {et} o
+    WHERE NOT EXISTS (SELECT 1 FROM {out["traits"]} c WHERE c.id = o.trait_id)
     UNION ALL SELECT * FROM {out["new_traits"]})"""
         # entities whose row changes: re-pointed ones (old and new ids), those of changed core
         # identifiers (their sources), of changed traits (before and after), of changed memberships
