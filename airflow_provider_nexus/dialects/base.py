@@ -200,6 +200,11 @@ class Dialect:
         cols = ", ".join(self.quote(k) for k in keys)
         return f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {source})"
 
+    def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
+        """A predicate: the key (one or more columns) of row `alias` has a row in `source`."""
+        cols = ", ".join(f"{alias}.{self.quote(k)}" for k in keys)
+        return f"({cols}) IN (SELECT {', '.join(self.quote(k) for k in keys)} FROM {source})"
+
     def bool_and(self, expr: str) -> str:
         return f"bool_and({expr})"
 

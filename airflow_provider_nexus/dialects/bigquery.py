@@ -159,6 +159,10 @@ class BigQueryDialect(Dialect):
         match = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in keys)
         return f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {source} AS s WHERE {match})"
 
+    def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
+        match = " AND ".join(f"s.{self.quote(k)} = {alias}.{self.quote(k)}" for k in keys)
+        return f"EXISTS (SELECT 1 FROM {source} AS s WHERE {match})"
+
     def delete_target(self, target: str, alias: str) -> tuple[str, str]:
         return f"DELETE FROM {target} AS {alias}", alias
 

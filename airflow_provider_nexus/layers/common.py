@@ -191,12 +191,7 @@ def replace_model_rows(
     keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
     if retracted is not None:
         cols = ", ".join(d.quote(c) for c in columns)
-        matches = " OR ".join(
-            "EXISTS (SELECT 1 FROM {s} s WHERE {m})".format(
-                s=staged, m=" AND ".join(f"s.{d.quote(k)} = t.{d.quote(k)}" for k in key)
-            )
-            for key in keys
-        )
+        matches = " OR ".join(d.key_in("t", staged, key) for key in keys)
         wh.execute(
             f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) "
             f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} "
