@@ -151,6 +151,10 @@ class _Final:
             "\n".join([str(FINAL_STATE_VERSION), *render_final(engine, entity_types, schemas, fixed).values()]).encode()
         ).hexdigest()
 
+    def render(self, **kwargs: Any) -> dict[str, str]:
+        """render_final for this build (see its arguments)."""
+        return render_final(self.engine, self.entity_types, self.schemas, self.run, **kwargs)
+
     def f(self, table: str) -> str:
         return self.d.table(self.schemas.final, table)
 
@@ -238,7 +242,7 @@ class _Final:
     def full(self, snap: _Snapshot) -> dict[str, Any]:
         """Build every table under a staging name, then publish them all at once."""
         d, wh, schemas = self.d, self.wh, self.schemas
-        statements = render_final(self.engine, self.entity_types, schemas, self.run, staged=True)
+        statements = self.render(staged=True)
         counts: dict[str, int] = {}
         built: list[str] = []
         try:
@@ -276,21 +280,13 @@ class _Final:
             if total and n_changed > FULL_REBUILD_SHARE * total:
                 writes.cleanup()
                 return None
-            selects = render_final(
-                self.engine,
-                self.entity_types,
-                self.schemas,
-                self.run,
+            selects = self.render(
                 changed=changed,
                 edge_entities=changed["edge_entities_after"],
                 traits=changed["traits_after"],
                 core_rows=self.core_rows_of_entities(changed, writes),
             )
-            selects |= render_final(
-                self.engine,
-                self.entity_types,
-                self.schemas,
-                self.run,
+            selects |= self.render(
                 changed=changed,
                 only=["nexus_event_participants"],
                 core_rows={"identifiers": changed["identifiers_of_events"]},
@@ -458,11 +454,7 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
                 core=self.core["identifiers"], c=out["participant_events"], match="c.event_id = i.event_id"
             ),
         )
-        selects = render_final(
-            self.engine,
-            self.entity_types,
-            self.schemas,
-            self.run,
+        selects = self.render(
             changed=out,
             only=[EDGE_ENTITIES],
             core_rows={"identifiers": out["identifiers_of_groups"]},
@@ -472,11 +464,7 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
         out["edge_entities_after"] = f"""(SELECT * FROM {ee} o
     WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {group_match.format(a="g", b="o")})
     UNION ALL SELECT * FROM {out["edge_entities"]})"""
-        selects = render_final(
-            self.engine,
-            self.entity_types,
-            self.schemas,
-            self.run,
+        selects = self.render(
             changed=out,
             edge_entities=out["edge_entities_after"],
             only=["nexus_entity_traits"],
