@@ -464,10 +464,12 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
         out["edge_entities_after"] = f"""(SELECT * FROM {ee} o
     WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {group_match.format(a="g", b="o")})
     UNION ALL SELECT * FROM {out["edge_entities"]})"""
+        trait_rows = scratch("trait_rows", f"SELECT t.* FROM {traits} t JOIN {out['traits']} c ON c.id = t.id")
         selects = self.render(
             changed=out,
             edge_entities=out["edge_entities_after"],
             only=["nexus_entity_traits"],
+            core_rows={"traits": trait_rows},
         )
         out["new_traits"] = scratch("new_traits", selects["nexus_entity_traits"])
         out["traits_after"] = f"""(SELECT * FROM {et} o
