@@ -1,4 +1,4 @@
-"""NexusFinalOperator: rebuild the final customer model from core and the identity maps."""
+"""NexusFinalOperator: bring the final customer model up to date with core and the identity maps."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from airflow_provider_nexus.operators.base import NexusBaseOperator, as_entity_t
 
 
 class NexusFinalOperator(NexusBaseOperator):
-    """Write nexus_events, nexus_<type>s, memberships, participants and the long-form tables."""
+    """Write nexus_events, nexus_<type>s, memberships, participants and the long-form tables.
+
+    The first run builds them in full; later runs replace only the rows that changed (see
+    ``layers.final``). Returns ``{"tables": {table: rows written}, "mode", "reason", ...}``.
+    """
 
     ui_color = "#fbe0e6"
 
