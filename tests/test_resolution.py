@@ -89,25 +89,39 @@ def load(env: Env, rows: Iterable[Row], entity_type: str = "person") -> None:
         return
     start = len(env.rows)
     records = [
-        (
-            f"row{i}",
-            f"ev{i}",
-            edge_id,
-            entity_type,
-            itype,
-            ivalue,
-            ivalue.upper(),
-            "participant",
-            source,
-            loaded_at,
-            loaded_at,
-            loaded_at,
-        )
+        core_record(i, source, edge_id, entity_type, itype, ivalue, loaded_at, loaded_at)
         for i, (source, edge_id, itype, ivalue, loaded_at) in enumerate(rows, start)
     ]
     insert_rows(env, env.dialect.table(CORE, "nexus_identifiers"), records)
     env.rows.extend(rows)
     env.sources.extend(r[0] for r in rows)
+
+
+def core_record(
+    i: int,
+    source: str,
+    edge_id: str | None,
+    entity_type: str,
+    itype: str,
+    ivalue: str,
+    occurred: dt.datetime,
+    loaded_at: dt.datetime,
+) -> tuple[Any, ...]:
+    """Row `row{i}` of core (event `ev{i}`), in CORE_COLUMNS order."""
+    return (
+        f"row{i}",
+        f"ev{i}",
+        edge_id,
+        entity_type,
+        itype,
+        ivalue,
+        ivalue.upper(),
+        "participant",
+        source,
+        occurred,
+        loaded_at,
+        loaded_at,
+    )
 
 
 CORE_COLUMNS = [
@@ -165,22 +179,7 @@ def resync(env: Env, changes: dict[int, Resync], loaded_at: dt.datetime) -> None
             edge_id, itype, ivalue, occurred, entity_type = None, "email", f"moved{i}@x.io", loaded_at, "group"
         else:
             (edge_id, itype, ivalue, occurred), entity_type = change, "person"
-        records.append(
-            (
-                f"row{i}",
-                f"ev{i}",
-                edge_id,
-                entity_type,
-                itype,
-                ivalue,
-                ivalue.upper(),
-                "participant",
-                source,
-                occurred,
-                loaded_at,
-                loaded_at,
-            )
-        )
+        records.append(core_record(i, source, edge_id, entity_type, itype, ivalue, occurred, loaded_at))
         env.rows[i] = None if change is None else (source, edge_id, itype, ivalue, occurred)
     wh = env.wh
     retracted = ensure_model_table(
