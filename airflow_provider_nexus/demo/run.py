@@ -139,6 +139,8 @@ def print_summary(wh: Warehouse, final_schema: str, resolution_schema: str) -> N
     query, d = wh.fetchall, wh.dialect
     print("\nFinal tables:")
     for table in wh.tables(final_schema):
+        if table.startswith("nexus__"):  # the final layer's own bookkeeping (edge entities)
+            continue
         count = query(f"SELECT count(*) FROM {d.table(final_schema, table)}")
         print(f"  {final_schema}.{table:<28} {count[0][0] if count else 0:>8} rows")
     persons = d.table(final_schema, "nexus_persons")
