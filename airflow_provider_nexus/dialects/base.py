@@ -197,8 +197,8 @@ class Dialect:
 
     def delete_matching_keys(self, target: str, source: str, keys: Sequence[str]) -> str:
         """DELETE the rows of `target` whose key (one or more columns) has a row in `source`."""
-        cols = ", ".join(self.quote(k) for k in keys)
-        return f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {source})"
+        delete, t = self.delete_target(target, "t")
+        return f"{delete} WHERE {self.key_in(t, source, keys)}"
 
     def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
         """A predicate: the key (one or more columns) of row `alias` has a row in `source`."""

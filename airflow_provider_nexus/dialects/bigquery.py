@@ -154,12 +154,8 @@ class BigQueryDialect(Dialect):
             f"ORDER BY {order_by} DESC, {self.binary_collate(value)} DESC)[SAFE_OFFSET(0)]"
         )
 
-    def delete_matching_keys(self, target: str, source: str, keys: Sequence[str]) -> str:
-        """BigQuery has no row-value ``(a, b) IN (SELECT a, b ...)``: match through EXISTS."""
-        match = " AND ".join(f"t.{self.quote(k)} = s.{self.quote(k)}" for k in keys)
-        return f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {source} AS s WHERE {match})"
-
     def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
+        """BigQuery has no row-value ``(a, b) IN (SELECT a, b ...)``: match through EXISTS."""
         match = " AND ".join(f"s.{self.quote(k)} = {alias}.{self.quote(k)}" for k in keys)
         return f"EXISTS (SELECT 1 FROM {source} AS s WHERE {match})"
 
