@@ -70,6 +70,7 @@ from typing import Any
 
 from airflow_provider_nexus.dialects.base import check_name
 from airflow_provider_nexus.errors import NexusDataError
+from airflow_provider_nexus.layers.common import retracted_table_name
 from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
 from airflow_provider_nexus.resolution.components import connected_components
 from airflow_provider_nexus.resolution.noise import NoiseRules
@@ -80,7 +81,7 @@ AUDIT_TABLE = "nexus_resolution_audit"
 CORE_TABLE = "nexus_identifiers"
 #: Copies of core identifier rows the core layer replaced (a re-synced event): the incremental
 #: path subtracts them, so replaced rows need no full pass.
-RETRACTED_TABLE = "nexus_identifiers_retracted"
+RETRACTED_TABLE = retracted_table_name("identifiers")
 
 #: Bump when the layout or meaning of the state tables changes: old state then forces a full run.
 STATE_VERSION = 2
