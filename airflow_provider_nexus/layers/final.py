@@ -59,6 +59,12 @@ STAGED_PREFIX = "nexus__next_"
 EDGE_ENTITIES = "nexus__edge_entities"
 #: Scratch tables of an incremental run: what changed since the previous build.
 CHANGED_PREFIX = "nexus_final__changed_"
+#: Join conditions between two aliases {a} and {b}: the same identifier, the same edge group.
+SAME_IDENTIFIER = (
+    "{a}.entity_type = {b}.entity_type AND {a}.identifier_type = {b}.identifier_type "
+    "AND {a}.identifier_value = {b}.identifier_value"
+)
+SAME_GROUP = "{a}.source = {b}.source AND {a}.edge_id = {b}.edge_id AND {a}.entity_type = {b}.entity_type"
 
 
 def render_final(
@@ -280,19 +286,23 @@ class _Final:
             if total and n_changed > FULL_REBUILD_SHARE * total:
                 writes.cleanup()
                 return None
-            selects = self.render(
-                changed=changed,
-                edge_entities=changed["edge_entities_after"],
-                traits=changed["traits_after"],
-                core_rows=self.core_rows_of_entities(changed, writes),
-            )
+            # edge entities and traits were computed with the change sets; participants read the
+            # core rows of the changed events, entities and memberships those of the changed entities
+            selects = {
+                EDGE_ENTITIES: f"SELECT * FROM {changed['edge_entities']}",
+                "nexus_entity_traits": f"SELECT * FROM {changed['new_traits']}",
+            }
             selects |= self.render(
                 changed=changed,
                 only=["nexus_event_participants"],
                 core_rows={"identifiers": changed["identifiers_of_events"]},
             )
-            selects[EDGE_ENTITIES] = f"SELECT * FROM {changed['edge_entities']}"
-            selects["nexus_entity_traits"] = f"SELECT * FROM {changed['new_traits']}"
+            selects |= self.render(
+                changed=changed,
+                traits=changed["traits_after"],
+                core_rows=self.core_rows_of_entities(changed, writes),
+                only=set(final_tables(self.entity_types)) - set(selects),
+            )
             written: dict[str, int] = {}
             for table, select_sql in selects.items():
                 rows = self.scratch(writes, f"rows_{table}", select_sql)
@@ -326,8 +336,7 @@ JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = 
             "identifiers": self.scratch(
                 writes,
                 "identifiers_of_entities",
-                f"""SELECT i.* FROM {self.core["identifiers"]} i JOIN {keys} k ON k.entity_type = i.entity_type
-    AND k.identifier_type = i.identifier_type AND k.identifier_value = i.identifier_value""",
+                f"SELECT i.* FROM {self.core['identifiers']} i JOIN {keys} k ON {SAME_IDENTIFIER.format(a='k', b='i')}",
             )
         }
         if {"person", "group"} <= set(self.entity_types):
@@ -399,11 +408,6 @@ JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = 
             return self.scratch(writes, kind, select_sql)
 
         key = "entity_type, identifier_type, identifier_value"
-        ident_match = (
-            "{a}.entity_type = {b}.entity_type AND {a}.identifier_type = {b}.identifier_type "
-            "AND {a}.identifier_value = {b}.identifier_value"
-        )
-        group_match = "{a}.source = {b}.source AND {a}.edge_id = {b}.edge_id AND {a}.entity_type = {b}.entity_type"
         out: dict[str, str] = {}
         out["events"] = scratch("events", f"SELECT DISTINCT id FROM ({touched('events', 'id')}) x")
         core_ids = scratch("core_identifiers", touched("identifiers", f"source, event_id, edge_id, {key}"))
@@ -422,7 +426,7 @@ JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = 
         repointed = scratch(
             "repointed",
             f"""SELECT i.source, i.edge_id, i.entity_type, i.event_id FROM {self.core["identifiers"]} i
-JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
+JOIN {out["identifiers"]} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
         )
         affected = (
             f"SELECT source, edge_id, entity_type, event_id FROM {core_ids} "
@@ -439,14 +443,14 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
             "traits",
             f"""SELECT DISTINCT id FROM (
     {touched("traits", "id")}
-    UNION ALL SELECT t.id FROM {traits} t JOIN {out["groups"]} g ON {group_match.format(a="g", b="t")}
+    UNION ALL SELECT t.id FROM {traits} t JOIN {out["groups"]} g ON {SAME_GROUP.format(a="g", b="t")}
 ) x""",
         )
         # the two tables others read, as they will be after this run
         ident_rows = "SELECT i.* FROM {core} i JOIN {c} c ON {match}"
         out["identifiers_of_groups"] = scratch(
             "identifiers_of_groups",
-            ident_rows.format(core=self.core["identifiers"], c=out["groups"], match=group_match.format(a="c", b="i")),
+            ident_rows.format(core=self.core["identifiers"], c=out["groups"], match=SAME_GROUP.format(a="c", b="i")),
         )
         out["identifiers_of_events"] = scratch(
             "identifiers_of_events",
@@ -462,7 +466,7 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
         out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
         ee, et = self.f(EDGE_ENTITIES), self.f("nexus_entity_traits")
         out["edge_entities_after"] = f"""(SELECT * FROM {ee} o
-    WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {group_match.format(a="g", b="o")})
+    WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {SAME_GROUP.format(a="g", b="o")})
     UNION ALL SELECT * FROM {out["edge_entities"]})"""
         trait_rows = scratch("trait_rows", f"SELECT t.* FROM {traits} t JOIN {out['traits']} c ON c.id = t.id")
         selects = self.render(
@@ -481,7 +485,7 @@ JOIN {out["identifiers"]} k ON {ident_match.format(a="k", b="i")}""",
             f"SELECT entity_type, entity_id FROM {res_ids}",
             f"SELECT entity_type, previous_entity_id FROM {res_ids}",
             f"""SELECT m.entity_type, m.entity_id FROM {self.all_maps()} m
-JOIN (SELECT DISTINCT {key} FROM {core_ids}) k ON {ident_match.format(a="k", b="m")}""",
+JOIN (SELECT DISTINCT {key} FROM {core_ids}) k ON {SAME_IDENTIFIER.format(a="k", b="m")}""",
             f"SELECT entity_type, entity_id FROM {et} WHERE trait_id IN (SELECT id FROM {out['traits']})",
             f"SELECT entity_type, entity_id FROM {out['new_traits']}",
         ]
