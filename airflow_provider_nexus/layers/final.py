@@ -65,6 +65,7 @@ SAME_IDENTIFIER = (
     "AND {a}.identifier_value = {b}.identifier_value"
 )
 SAME_GROUP = "{a}.source = {b}.source AND {a}.edge_id = {b}.edge_id AND {a}.entity_type = {b}.entity_type"
+GROUP_KEY = ("source", "edge_id", "entity_type")
 
 
 def render_final(
@@ -295,12 +296,15 @@ class _Final:
             selects |= self.render(
                 changed=changed,
                 only=["nexus_event_participants"],
-                core_rows={"identifiers": changed["identifiers_of_events"]},
+                core_rows={"identifiers": changed["identifiers_of_changes"]},
             )
+            # every changed event was loaded since the previous build (or is gone): the cut
+            # skips old rows by their load time, which engines with zone maps read past
+            core_events = f"(SELECT * FROM {self.core['events']} WHERE {self.loaded_since(prev)})"
             selects |= self.render(
                 changed=changed,
-                traits=changed["traits_after"],
-                core_rows=self.core_rows_of_entities(changed, writes),
+                traits=self.traits_of_entities(changed, writes),
+                core_rows={**self.core_rows_of_entities(changed, writes), "events": core_events},
                 only=set(final_tables(self.entity_types)) - set(selects),
             )
             written: dict[str, int] = {}
@@ -353,6 +357,24 @@ JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = 
             )
         return rows
 
+    def traits_of_entities(self, changed: dict[str, str], writes: PendingWrites) -> str:
+        """The changed entities' trait rows as they will be after this run, staged.
+
+        Their kept rows come from the final table, filtered by entity before anything else, so
+        the other entities' traits are never joined with the change sets.
+        """
+
+        def of_changed(alias: str) -> str:
+            return self.d.key_in(alias, changed["entities"], ["entity_type", "entity_id"])
+
+        return self.scratch(
+            writes,
+            "traits_of_entities",
+            f"""SELECT o.* FROM {self.f("nexus_entity_traits")} o WHERE {of_changed("o")}
+    AND NOT EXISTS (SELECT 1 FROM {changed["traits"]} c WHERE c.id = o.trait_id)
+UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
+        )
+
     def scratch(self, writes: PendingWrites, kind: str, select_sql: str) -> str:
         name, d = CHANGED_PREFIX + kind, self.d
         writes.temp_table(name)
@@ -368,7 +390,7 @@ JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = 
         d, target = self.d, self.f(table)
         of_type = "(SELECT entity_id FROM {c} WHERE entity_type = {t})"
         if table == EDGE_ENTITIES:
-            return d.delete_matching_keys(target, changed["groups"], ["source", "edge_id", "entity_type"])
+            return d.delete_matching_keys(target, changed["groups"], GROUP_KEY)
         if table == "nexus_entity_identifiers":
             keys = ["entity_type", "identifier_type", "identifier_value"]
             return d.delete_matching_keys(target, changed["identifiers"], keys)
@@ -388,10 +410,14 @@ JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = 
             where = f"id IN {of_type.format(c=changed['entities'], t=d.literal(entity_type))}"
         return f"DELETE FROM {target} WHERE {where}"
 
+    def loaded_since(self, prev: _Snapshot) -> str:
+        """Predicate on a core row: loaded after the previous build."""
+        return "TRUE" if prev.core_high is None else f"_loaded_at > {self.d.literal(prev.core_high)}"
+
     def changes(self, prev: _Snapshot, writes: PendingWrites) -> dict[str, str]:
         """Scratch tables naming what changed since `prev` (kind -> quoted temp table)."""
         d, lit = self.d, self.d.literal
-        core_cut = "TRUE" if prev.core_high is None else f"_loaded_at > {lit(prev.core_high)}"
+        core_cut = self.loaded_since(prev)
         res_cut = "TRUE" if prev.resolution_high is None else f"resolved_at > {lit(prev.resolution_high)}"
 
         def touched(model: str, columns: str) -> str:
@@ -438,37 +464,36 @@ JOIN {out["identifiers"]} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
         out["participant_events"] = scratch(
             "participant_events", f"SELECT DISTINCT event_id FROM ({affected}) x WHERE event_id IS NOT NULL"
         )
+        # The core traits of changed groups, and those loaded since (one pass over core traits);
+        # with the ones replaced since, that is every changed trait id.
         traits = self.core["traits"]
-        out["traits"] = scratch(
-            "traits",
-            f"""SELECT DISTINCT id FROM (
-    {touched("traits", "id")}
-    UNION ALL SELECT t.id FROM {traits} t JOIN {out["groups"]} g ON {SAME_GROUP.format(a="g", b="t")}
-) x""",
+        trait_rows = scratch(
+            "trait_rows",
+            f"SELECT t.* FROM {traits} t WHERE {core_cut} OR {d.key_in('t', out['groups'], GROUP_KEY)}",
         )
-        # the two tables others read, as they will be after this run
-        ident_rows = "SELECT i.* FROM {core} i JOIN {c} c ON {match}"
-        out["identifiers_of_groups"] = scratch(
-            "identifiers_of_groups",
-            ident_rows.format(core=self.core["identifiers"], c=out["groups"], match=SAME_GROUP.format(a="c", b="i")),
-        )
-        out["identifiers_of_events"] = scratch(
-            "identifiers_of_events",
-            ident_rows.format(
-                core=self.core["identifiers"], c=out["participant_events"], match="c.event_id = i.event_id"
-            ),
+        replaced = ""
+        if "traits" in self.retracted and prev.core_high is not None:
+            replaced = (
+                f" UNION ALL SELECT id FROM {self.retracted['traits']} WHERE _retracted_at > {lit(prev.core_high)}"
+            )
+        out["traits"] = scratch("traits", f"SELECT DISTINCT id FROM (SELECT id FROM {trait_rows}{replaced}) x")
+        # Every core identifier row of a changed group or a changed event, in one pass: the edge
+        # entities and the participants are recomputed from it (each template keeps its own part).
+        out["identifiers_of_changes"] = scratch(
+            "identifiers_of_changes",
+            f"SELECT i.* FROM {self.core['identifiers']} i WHERE {d.key_in('i', out['groups'], GROUP_KEY)} "
+            f"OR i.event_id IN (SELECT event_id FROM {out['participant_events']})",
         )
         selects = self.render(
             changed=out,
             only=[EDGE_ENTITIES],
-            core_rows={"identifiers": out["identifiers_of_groups"]},
+            core_rows={"identifiers": out["identifiers_of_changes"]},
         )
         out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
         ee, et = self.f(EDGE_ENTITIES), self.f("nexus_entity_traits")
         out["edge_entities_after"] = f"""(SELECT * FROM {ee} o
     WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {SAME_GROUP.format(a="g", b="o")})
     UNION ALL SELECT * FROM {out["edge_entities"]})"""
-        trait_rows = scratch("trait_rows", f"SELECT t.* FROM {traits} t JOIN {out['traits']} c ON c.id = t.id")
         selects = self.render(
             changed=out,
             edge_entities=out["edge_entities_after"],
@@ -476,9 +501,6 @@ JOIN {out["identifiers"]} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
             core_rows={"traits": trait_rows},
         )
         out["new_traits"] = scratch("new_traits", selects["nexus_entity_traits"])
-        out["traits_after"] = f"""(SELECT * FROM {et} o
-    WHERE NOT EXISTS (SELECT 1 FROM {out["traits"]} c WHERE c.id = o.trait_id)
-    UNION ALL SELECT * FROM {out["new_traits"]})"""
         # entities whose row changes: re-pointed ones (old and new ids), those of changed core
         # identifiers (their sources), of changed traits (before and after), of changed memberships
         parts = [
