@@ -185,6 +185,15 @@ class Dialect:
         """`a` equals `b`, two NULLs counting as equal."""
         return f"{a} IS NOT DISTINCT FROM {b}"
 
+    def create_index(self, table: str, name: str, columns: Sequence[str], *, block_range: bool = False) -> str | None:
+        """DDL for a secondary index `name` on `table` if missing, or None where the engine keeps
+        none worth having (columnar engines read past rows by their zone maps or clustering).
+
+        `block_range`: the column follows the order rows were written in (load times), so a
+        summary per block of rows serves range filters at a fraction of a full index's size.
+        """
+        return None
+
     def analyze(self, table: str) -> str | None:
         """A statement that refreshes the planner's statistics of a table just written, if the
         engine needs one (PostgreSQL never auto-analyzes temporary tables)."""

@@ -56,6 +56,10 @@ class RedshiftDialect(PostgresDialect):
         return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
     # -- fragments -------------------------------------------------------------------------
+    def create_index(self, table: str, name: str, columns: Sequence[str], *, block_range: bool = False) -> str | None:
+        """Redshift has no secondary indexes (its zone maps and sort keys play that part)."""
+        return None
+
     def current_timestamp(self) -> str:
         # GETDATE() is the session time zone's wall clock; `connect` sets the session to UTC.
         # (Redshift lists NOW() among its deprecated leader-node-only functions.)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -126,6 +127,31 @@ def ensure_model_table(
     cols = ", ".join(f"{d.quote(name)} {sql_type(wh, kind)}" for name, kind in [*MODEL_COLUMNS[model], *extra])
     wh.execute(f"CREATE TABLE IF NOT EXISTS {target} ({cols})")
     return target
+
+
+#: PostgreSQL keeps 63 bytes of a name; longer index names are shortened with a hash suffix.
+_MAX_INDEX_NAME = 63
+
+
+def index_name(table: str, columns: Sequence[str]) -> str:
+    name = f"{table}__{'__'.join(columns)}"
+    if len(name) > _MAX_INDEX_NAME:  # truncation alone could give two indexes one name
+        name = f"{name[: _MAX_INDEX_NAME - 9]}_{hashlib.md5(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def ensure_indexes(
+    wh: Warehouse, schema: str, table: str, keys: Sequence[Sequence[str]], load_time: str | None = None
+) -> None:
+    """Create the secondary indexes that keyed lookups into `table` need, where the engine has
+    them: one per key, and a block-range index on its load-time column. Idempotent."""
+    d = wh.dialect
+    target = d.table(schema, table)
+    specs = [(tuple(key), False) for key in keys] + ([((load_time,), True)] if load_time else [])
+    for columns, block_range in specs:
+        sql = d.create_index(target, index_name(table, columns), columns, block_range=block_range)
+        if sql:
+            wh.execute(sql)
 
 
 #: Models whose rows hang off an event: re-emitting an event replaces all its rows as a unit.

@@ -22,6 +22,7 @@ from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig
 from airflow_provider_nexus.layers.common import (
     PendingWrites,
     RunContext,
+    ensure_indexes,
     ensure_model_table,
     retracted_table_name,
 )
@@ -44,6 +45,20 @@ def map_table(entity_type: str) -> str:
 
 def entity_table(entity_type: str) -> str:
     return f"nexus_{entity_type}s"
+
+
+def final_indexes(entity_types: dict[str, EntityTypeConfig]) -> dict[str, list[tuple[str, ...]]]:
+    """Keys each final table is looked up by: the incremental run's deletes, and readers' joins."""
+    keys: dict[str, list[tuple[str, ...]]] = {
+        EDGE_ENTITIES: [("edge_id", "source", "entity_type")],
+        "nexus_events": [("id",)],
+        "nexus_entity_identifiers": [("identifier_value", "identifier_type", "entity_type"), ("entity_id",)],
+        "nexus_entity_traits": [("trait_id",), ("entity_id",)],
+        "nexus_event_participants": [("event_id",), ("entity_id",)],
+        "nexus_memberships": [("person_id",), ("group_id",)],
+    }
+    keys |= {entity_table(t): [("id",)] for t in entity_types}
+    return {table: keys[table] for table in [*final_tables(entity_types), EDGE_ENTITIES]}
 
 
 def final_tables(entity_types: dict[str, EntityTypeConfig]) -> list[str]:
@@ -130,6 +145,9 @@ class _Snapshot:
     core_high: Any
     resolution_high: Any
     counts: dict[str, int]
+    #: per core model: rows loaded up to the previous build's cut that are still here, plus those
+    #: replaced since; equal to that build's counts unless rows changed without a record
+    kept: dict[str, int] | None = None
 
 
 class _Final:
@@ -166,19 +184,45 @@ class _Final:
         return self.d.table(self.schemas.final, table)
 
     # -- state -------------------------------------------------------------------------------
-    def snapshot(self) -> _Snapshot:
-        """One statement, so the counts and the highs describe the same moment."""
-        parts = []
-        for table in self.core.values():
-            parts += [f"(SELECT count(_loaded_at) FROM {table})", f"(SELECT max(_loaded_at) FROM {table})"]
-        parts += [f"(SELECT max(_retracted_at) FROM {t})" for t in self.retracted.values()]
-        parts += [f"(SELECT max(resolved_at) FROM {m})" for m in [*self.maps.values(), self.log]]
-        row = list(self.wh.fetchone(f"SELECT {', '.join(parts)}") or [])
-        n = len(self.core)
-        counts = {model: int(row[2 * i] or 0) for i, model in enumerate(self.core)}
-        core_highs = [row[2 * i + 1] for i in range(n)] + row[2 * n : 2 * n + len(self.retracted)]
-        resolution_highs = row[2 * n + len(self.retracted) :]
-        return _Snapshot(_latest(core_highs), _latest(resolution_highs), counts)
+    def snapshot(self, prev: _Snapshot | None) -> _Snapshot:
+        """One statement, so the counts and the highs describe the same moment.
+
+        Given the previous build, it also counts what the check for unrecorded changes needs:
+        rows loaded since that build's cut, and rows from before it replaced since (both read
+        only recent rows, where a full count of the old ones would scan whole tables).
+        """
+        parts: dict[tuple[str, str], str] = {}
+        for model, table in self.core.items():
+            parts["rows", model] = f"(SELECT count(*) FROM {table})"
+            parts["high", model] = f"(SELECT max(_loaded_at) FROM {table})"
+        for model, table in self.retracted.items():
+            parts["high", f"{model} replaced"] = f"(SELECT max(_retracted_at) FROM {table})"
+        for name, table in [*self.maps.items(), ("log", self.log)]:
+            parts["resolved", name] = f"(SELECT max(resolved_at) FROM {table})"
+        if prev is not None and prev.core_high is not None:
+            cut = self.d.literal(prev.core_high)
+            for model, table in self.core.items():
+                parts["since", model] = f"(SELECT count(*) FROM {table} WHERE _loaded_at > {cut})"
+            for model, table in self.retracted.items():
+                parts["gone", model] = (
+                    f"(SELECT count(*) FROM {table} WHERE _loaded_at <= {cut} AND _retracted_at > {cut})"
+                )
+        row = self.wh.fetchone(f"SELECT {', '.join(parts.values())}") or [None] * len(parts)
+        got = dict(zip(parts, row, strict=True))
+        counts = {model: int(got["rows", model] or 0) for model in self.core}
+        kept = None
+        if prev is not None and prev.core_high is not None:
+            # rows the previous build counted that are still here, plus those replaced since
+            kept = {
+                model: counts[model] - int(got["since", model] or 0) + int(got.get(("gone", model)) or 0)
+                for model in self.core
+            }
+        return _Snapshot(
+            _latest([v for (kind, _), v in got.items() if kind == "high"]),
+            _latest([v for (kind, _), v in got.items() if kind == "resolved"]),
+            counts,
+            kept,
+        )
 
     def ensure_state(self) -> None:
         d = self.d
@@ -213,38 +257,39 @@ class _Final:
             f"{lit(self.run.now)})",
         ]
 
-    def unrecorded_change(self, prev: _Snapshot) -> str:
+    def unrecorded_change(self, prev: _Snapshot, snap: _Snapshot) -> str:
         """Why core's rows up to the previous build differ from what it recorded, or ""."""
         if prev.core_high is None:
             return "" if not any(prev.counts.values()) else "core rows had no load time"
-        cut = self.d.literal(prev.core_high)
+        kept = snap.kept or {}
         for model, table in self.core.items():
-            now = self.wh.scalar(f"SELECT count(*) FROM {table} WHERE _loaded_at <= {cut}")
-            gone = 0
-            if model in self.retracted:
-                gone = self.wh.scalar(
-                    f"SELECT count(*) FROM {self.retracted[model]} WHERE _loaded_at <= {cut} AND _retracted_at > {cut}"
-                )
-            if int(now or 0) != prev.counts[model] - int(gone or 0):
+            if kept.get(model) != prev.counts[model]:
                 return f"rows of {table} changed without a record (a core full refresh?)"
         return ""
 
     # -- the build ---------------------------------------------------------------------------
     def build(self) -> dict[str, Any]:
         self.ensure_state()
-        snap = self.snapshot()
         prev, reason = (None, "full refresh") if self.run.full_refresh else self.read_state()
+        snap = self.snapshot(prev)
         if prev is not None:
             missing = set(final_tables(self.entity_types)) | {EDGE_ENTITIES}
             missing -= set(self.wh.tables(self.schemas.final))
-            reason = f"missing table(s) {', '.join(sorted(missing))}" if missing else self.unrecorded_change(prev)
+            reason = f"missing table(s) {', '.join(sorted(missing))}" if missing else self.unrecorded_change(prev, snap)
         if prev is not None and not reason:
+            self.ensure_indexes()  # tables made before indexes existed get them here
             summary = self.incremental(prev, snap)
             if summary is not None:
                 return summary
             reason = f"more than {FULL_REBUILD_SHARE:.0%} of the entities changed"
         log.info("final tables: full build (%s)", reason)
-        return {**self.full(snap), "mode": "full", "reason": reason}
+        summary = {**self.full(snap), "mode": "full", "reason": reason}
+        self.ensure_indexes()  # the published tables are new ones
+        return summary
+
+    def ensure_indexes(self) -> None:
+        for table, keys in final_indexes(self.entity_types).items():
+            ensure_indexes(self.wh, self.schemas.final, table, keys)
 
     def full(self, snap: _Snapshot) -> dict[str, Any]:
         """Build every table under a staging name, then publish them all at once."""
@@ -538,7 +583,7 @@ def build_final(
     run: RunContext,
 ) -> dict[str, Any]:
     """Bring the final tables up to date with core and the maps (see the module docstring)."""
-    from airflow_provider_nexus.resolution import ensure_resolution_tables
+    from airflow_provider_nexus.resolution.resolve import ensure_resolution_indexes, ensure_resolution_tables
 
     wh.ensure_schema(schemas.core)
     wh.ensure_schema(schemas.final)
@@ -547,6 +592,7 @@ def build_final(
         ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
     for entity_type in entity_types:
         ensure_resolution_tables(wh, schemas.resolution, entity_type)
+        ensure_resolution_indexes(wh, schemas.resolution, entity_type)
     summary = _Final(wh, engine, entity_types, schemas, run).build()
     for table, rows in summary["tables"].items():
         log.info("%s.%s: %d row(s) written", schemas.final, table, rows)

@@ -70,7 +70,7 @@ from typing import Any
 
 from airflow_provider_nexus.dialects.base import check_name
 from airflow_provider_nexus.errors import NexusDataError
-from airflow_provider_nexus.layers.common import retracted_table_name
+from airflow_provider_nexus.layers.common import ensure_indexes, retracted_table_name
 from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
 from airflow_provider_nexus.resolution.components import connected_components
 from airflow_provider_nexus.resolution.noise import NoiseRules
@@ -140,6 +140,20 @@ def ensure_resolution_tables(wh: Warehouse, schema: str, entity_type: str) -> No
         f"identifier_value {txt}, kind {txt}, edge_groups {big}, {d.quote('rows')} {big}, "
         f"run_id {txt}, seen_at {ts})",
     )
+
+
+#: Keys the identity map is looked up by: an identifier, an entity's identifiers.
+MAP_INDEXES: list[tuple[str, ...]] = [("identifier_value", "identifier_type"), ("entity_id",)]
+
+
+def ensure_resolution_indexes(wh: Warehouse, schema: str, entity_type: str) -> None:
+    """Secondary indexes of an identity map and the log, where the engine has them (see
+    Dialect.create_index); readers of what changed filter both by `resolved_at`.
+
+    Not made with the tables: a first full resolution writes the map faster without them.
+    """
+    ensure_indexes(wh, schema, map_table_name(entity_type), MAP_INDEXES, load_time="resolved_at")
+    ensure_indexes(wh, schema, LOG_TABLE, [], load_time="resolved_at")
 
 
 def map_table_name(entity_type: str) -> str:
