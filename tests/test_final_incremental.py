@@ -183,3 +183,70 @@ def test_postgres_final_and_core_tables_get_their_lookup_indexes(
         assert (schemas.core, f"nexus_{model}") in indexed, model
     assert (schemas.resolution, "nexus_person_identity_map") in indexed
     assert any("USING brin" in definition and "_loaded_at" in definition for _, _, definition in rows)
+
+
+def test_a_trait_moved_to_an_untouched_entity_reaches_that_entity(
+    backend: tuple[Warehouse, SchemasConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-synced trait that moves to another edge group changes the entity of that group, which
+    nothing else in the batch touched: the incremental run must find it after recomputing the
+    traits and read core again for its identifiers (the second, rarely taken pass)."""
+    from airflow_provider_nexus.layers import final as final_layer
+    from airflow_provider_nexus.layers.common import (
+        MODEL_COLUMNS,
+        RETRACTED_AT,
+        Retraction,
+        ensure_model_table,
+        replace_model_rows,
+        retracted_table_name,
+    )
+
+    wh, schemas = backend
+    d = wh.dialect
+    config = _config(backend, tmp_path / "data")
+    write_batch(DemoSpec(persons=200, batches=1, seed=7), 0, tmp_path / "data", None)
+    _run_batch(wh, config, RunContext(run_id="b0", now=T0), None)
+    traits, edges = d.table(schemas.core, "nexus_traits"), d.table(schemas.final, EDGE_ENTITIES)
+    trait_id, source, entity_type, entity_id = wh.fetchall(
+        f"SELECT t.id, t.source, t.entity_type, e.entity_id FROM {traits} t JOIN {edges} e "
+        "ON e.source = t.source AND e.edge_id = t.edge_id AND e.entity_type = t.entity_type ORDER BY t.id LIMIT 1"
+    )[0]
+    other_edge, other_entity = wh.fetchall(
+        f"SELECT edge_id, entity_id FROM {edges} WHERE source = {d.literal(source)} "
+        f"AND entity_type = {d.literal(entity_type)} AND entity_id <> {d.literal(entity_id)} ORDER BY edge_id LIMIT 1"
+    )[0]
+    moved_at = T0 + dt.timedelta(hours=1)
+    columns = [name for name, _ in MODEL_COLUMNS["traits"]] + ["_loaded_at"]
+    picked = {"edge_id": d.literal(other_edge), "_loaded_at": f"CAST({d.literal(moved_at)} AS {d.timestamp_type})"}
+    wh.execute(
+        f"CREATE TEMP TABLE nexus_test_moved AS SELECT "
+        f"{', '.join(f'{picked.get(c, c)} AS {c}' for c in columns)} FROM {traits} WHERE id = {d.literal(trait_id)}"
+    )
+    retracted = ensure_model_table(
+        wh,
+        schemas.core,
+        retracted_table_name("traits"),
+        "traits",
+        [("_loaded_at", "timestamp"), (RETRACTED_AT, "timestamp")],
+    )
+    with wh.transaction():
+        replace_model_rows(wh, "traits", traits, "nexus_test_moved", columns, Retraction(retracted, moved_at))
+    wh.execute("DROP TABLE nexus_test_moved")
+
+    lookups: list[str] = []
+    identifiers_of = final_layer._Final.identifiers_of
+    monkeypatch.setattr(
+        final_layer._Final,
+        "identifiers_of",
+        lambda self, entities: lookups.append(entities) or identifiers_of(self, entities),
+    )
+    engine = TemplateEngine(d, config.resolved_template_dirs())
+    run = RunContext(run_id="moved", now=moved_at + dt.timedelta(minutes=1))
+    summary = build_final(wh, engine, config.entity_types, config.schemas, run)
+    assert summary["mode"] == "incremental", summary
+    assert len(lookups) == 2, "the entity the trait moved to was not found in a second pass"
+    incremental = _final(wh, config)
+    moved = [r for r in incremental["nexus_entity_traits"] if r[-1] == trait_id]
+    assert [r[1] for r in moved] == [other_entity]
+    build_final(wh, engine, config.entity_types, config.schemas, RunContext("full", run.now, full_refresh=True))
+    assert _final(wh, config) == incremental

@@ -81,6 +81,7 @@ SAME_IDENTIFIER = (
 )
 SAME_GROUP = "{a}.source = {b}.source AND {a}.edge_id = {b}.edge_id AND {a}.entity_type = {b}.entity_type"
 GROUP_KEY = ("source", "edge_id", "entity_type")
+IDENTIFIER_KEY = ("entity_type", "identifier_type", "identifier_value")
 
 
 def render_final(
@@ -375,24 +376,13 @@ class _Final:
         planners without good estimates (PostgreSQL) from joining all of core to all the maps
         first and filtering afterwards.
         """
-        keys = self.scratch(
-            writes,
-            "entity_keys",
-            f"""SELECT m.entity_type, m.identifier_type, m.identifier_value FROM {self.all_maps()} m
-JOIN {changed["entities"]} c ON c.entity_type = m.entity_type AND c.entity_id = m.entity_id""",
-        )
-        rows = {
-            "identifiers": self.scratch(
-                writes,
-                "identifiers_of_entities",
-                f"SELECT i.* FROM {self.core['identifiers']} i JOIN {keys} k ON {SAME_IDENTIFIER.format(a='k', b='i')}",
-            )
-        }
+        rows = {"identifiers": changed["identifiers_of_entities"]}
         if {"person", "group"} <= set(self.entity_types):
             held = (
                 "EXISTS (SELECT 1 FROM {k} k WHERE k.entity_type = {lit} AND k.identifier_type = ms.{t}_identifier_type "
                 "AND k.identifier_value = ms.{t}_identifier_value)"
             )
+            keys = changed["entity_keys"]
             rows["memberships"] = self.scratch(
                 writes,
                 "memberships_of_entities",
@@ -522,39 +512,16 @@ JOIN {out["identifiers"]} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
                 f" UNION ALL SELECT id FROM {self.retracted['traits']} WHERE _retracted_at > {lit(prev.core_high)}"
             )
         out["traits"] = scratch("traits", f"SELECT DISTINCT id FROM (SELECT id FROM {trait_rows}{replaced}) x")
-        # Every core identifier row of a changed group or a changed event, in one pass: the edge
-        # entities and the participants are recomputed from it (each template keeps its own part).
-        out["identifiers_of_changes"] = scratch(
-            "identifiers_of_changes",
-            f"SELECT i.* FROM {self.core['identifiers']} i WHERE {d.key_in('i', out['groups'], GROUP_KEY)} "
-            f"OR i.event_id IN (SELECT event_id FROM {out['participant_events']})",
-        )
-        selects = self.render(
-            changed=out,
-            only=[EDGE_ENTITIES],
-            core_rows={"identifiers": out["identifiers_of_changes"]},
-        )
-        out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
-        ee, et = self.f(EDGE_ENTITIES), self.f("nexus_entity_traits")
-        out["edge_entities_after"] = f"""(SELECT * FROM {ee} o
-    WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {SAME_GROUP.format(a="g", b="o")})
-    UNION ALL SELECT * FROM {out["edge_entities"]})"""
-        selects = self.render(
-            changed=out,
-            edge_entities=out["edge_entities_after"],
-            only=["nexus_entity_traits"],
-            core_rows={"traits": trait_rows},
-        )
-        out["new_traits"] = scratch("new_traits", selects["nexus_entity_traits"])
-        # entities whose row changes: re-pointed ones (old and new ids), those of changed core
-        # identifiers (their sources), of changed traits (before and after), of changed memberships
+        # Entities whose row changes, as far as known before the edge groups are recomputed:
+        # re-pointed ones (old and new ids), those of changed core identifiers (their sources), of
+        # changed traits' previous rows, of changed memberships.
+        et = self.f("nexus_entity_traits")
         parts = [
             f"SELECT entity_type, entity_id FROM {res_ids}",
             f"SELECT entity_type, previous_entity_id FROM {res_ids}",
             f"""SELECT m.entity_type, m.entity_id FROM {self.all_maps()} m
 JOIN (SELECT DISTINCT {key} FROM {core_ids}) k ON {SAME_IDENTIFIER.format(a="k", b="m")}""",
             f"SELECT entity_type, entity_id FROM {et} WHERE trait_id IN (SELECT id FROM {out['traits']})",
-            f"SELECT entity_type, entity_id FROM {out['new_traits']}",
         ]
         if {"person", "group"} <= set(self.entity_types):
             memberships = touched(
@@ -568,8 +535,62 @@ JOIN {self.maps[kind]} m ON m.identifier_type = ms.{kind}_identifier_type
     AND m.identifier_value = ms.{kind}_identifier_value"""
                 )
         union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
-        out["entities"] = scratch("entities", f"SELECT DISTINCT * FROM ({union}) x WHERE entity_id IS NOT NULL")
+        known = scratch("entities_known", f"SELECT DISTINCT * FROM ({union}) x WHERE entity_id IS NOT NULL")
+        known_keys = scratch("entity_keys_known", self.identifiers_of(known))
+        # One pass over core identifiers for the rows of changed groups and events (edge entities
+        # and participants are recomputed from them; each template keeps its part) and those of
+        # the known entities' identifiers (their sources).
+        out["identifiers_of_changes"] = scratch(
+            "identifiers_of_changes",
+            f"SELECT i.* FROM {self.core['identifiers']} i WHERE {d.key_in('i', out['groups'], GROUP_KEY)} "
+            f"OR i.event_id IN (SELECT event_id FROM {out['participant_events']}) "
+            f"OR {d.key_in('i', known_keys, IDENTIFIER_KEY)}",
+        )
+        selects = self.render(
+            changed=out,
+            only=[EDGE_ENTITIES],
+            core_rows={"identifiers": out["identifiers_of_changes"]},
+        )
+        out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
+        out["edge_entities_after"] = f"""(SELECT * FROM {self.f(EDGE_ENTITIES)} o
+    WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {SAME_GROUP.format(a="g", b="o")})
+    UNION ALL SELECT * FROM {out["edge_entities"]})"""
+        selects = self.render(
+            changed=out,
+            edge_entities=out["edge_entities_after"],
+            only=["nexus_entity_traits"],
+            core_rows={"traits": trait_rows},
+        )
+        out["new_traits"] = scratch("new_traits", selects["nexus_entity_traits"])
+        # The entities the changed traits now belong to are nearly always known already; any
+        # others join the set, and only then is core read again for their identifiers' rows.
+        unknown = scratch(
+            "entities_unknown",
+            f"""SELECT DISTINCT n.entity_type, n.entity_id FROM {out["new_traits"]} n
+WHERE n.entity_id IS NOT NULL AND NOT {d.key_in("n", known, ["entity_type", "entity_id"])}""",
+        )
+        if not self.wh.count(unknown):
+            out["entities"], out["entity_keys"] = known, known_keys
+            out["identifiers_of_entities"] = out["identifiers_of_changes"]
+            return out
+        unknown_keys = scratch("entity_keys_unknown", self.identifiers_of(unknown))
+        out["entities"] = scratch("entities", f"SELECT * FROM {known} UNION ALL SELECT * FROM {unknown}")
+        out["entity_keys"] = scratch(
+            "entity_keys", f"SELECT * FROM {known_keys} UNION ALL SELECT * FROM {unknown_keys}"
+        )
+        # UNION, not UNION ALL: a row may be in both (core rows are distinct by id)
+        out["identifiers_of_entities"] = scratch(
+            "identifiers_of_entities",
+            f"SELECT * FROM {out['identifiers_of_changes']} UNION SELECT i.* FROM {self.core['identifiers']} i "
+            f"WHERE {d.key_in('i', unknown_keys, IDENTIFIER_KEY)}",
+        )
         return out
+
+    def identifiers_of(self, entities: str) -> str:
+        """SELECT of the identifier keys the identity maps give the (entity_type, entity_id) rows of
+        `entities`."""
+        return f"""SELECT m.entity_type, m.identifier_type, m.identifier_value FROM {self.all_maps()} m
+JOIN {entities} c ON c.entity_type = m.entity_type AND c.entity_id = m.entity_id"""
 
     def all_maps(self) -> str:
         return self.engine.render("final/all_maps.sql", maps=self.maps)
