@@ -250,3 +250,78 @@ def test_a_trait_moved_to_an_untouched_entity_reaches_that_entity(
     assert [r[1] for r in moved] == [other_entity]
     build_final(wh, engine, config.entity_types, config.schemas, RunContext("full", run.now, full_refresh=True))
     assert _final(wh, config) == incremental
+
+
+def test_a_resighted_identifier_does_not_recompute_its_old_groups(
+    backend: tuple[Warehouse, SchemasConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identifier seen again in a new event keeps its entity: resolution rewrites its map row
+    (last seen), which changes its entity's row and its own, but not the groups and events of
+    its earlier rows; only the new row's group and event are recomputed."""
+    from airflow_provider_nexus.layers import final as final_layer
+
+    wh, schemas = backend
+    d = wh.dialect
+    config = _config(backend, tmp_path / "data")
+    write_batch(DemoSpec(persons=200, batches=1, seed=7), 0, tmp_path / "data", None)
+    _run_batch(wh, config, RunContext(run_id="b0", now=T0), None)
+    identifiers = d.table(schemas.core, "nexus_identifiers")
+    # an email seen in more than one edge group, so its earlier groups are worth not recomputing
+    source, identifier_type, value = wh.fetchall(
+        f"SELECT source, identifier_type, identifier_value FROM {identifiers} "
+        "WHERE entity_type = 'person' AND identifier_type = 'email' "
+        "GROUP BY source, identifier_type, identifier_value HAVING count(DISTINCT edge_id) > 1 "
+        "ORDER BY identifier_value LIMIT 1"
+    )[0]
+    seen_at = T0 + dt.timedelta(days=400)
+    picked = {
+        "id": d.literal("resighted-row"),
+        "event_id": d.literal("resighted-event"),
+        "edge_id": d.literal("resighted-edge"),
+        "occurred_at": f"CAST({d.literal(seen_at)} AS {d.timestamp_type})",
+        "_loaded_at": f"CAST({d.literal(seen_at)} AS {d.timestamp_type})",
+    }
+    columns = wh.columns(schemas.core, "nexus_identifiers")
+    wh.execute(
+        f"INSERT INTO {identifiers} ({', '.join(columns)}) SELECT "
+        f"{', '.join(f'{picked.get(c, c)}' for c in columns)} FROM {identifiers} "
+        f"WHERE source = {d.literal(source)} AND identifier_type = {d.literal(identifier_type)} "
+        f"AND identifier_value = {d.literal(value)} ORDER BY id LIMIT 1"
+    )
+    run = RunContext(run_id="resight", now=seen_at + dt.timedelta(minutes=1))
+    for entity_type in config.entity_types:
+        with wh.transaction():
+            summary = resolve_entity_type(
+                wh,
+                entity_type=entity_type,
+                id_prefix=config.id_prefix(entity_type),
+                core_schema=schemas.core,
+                resolution_schema=schemas.resolution,
+                run_id=run.run_id,
+                resolved_at=run.now,
+                noise=noise_rules_from_config(config.resolution.noise),
+                since=T0,
+            )
+        assert summary.mode == "incremental", summary
+
+    seen: dict[str, list[tuple[Any, ...]]] = {}
+    scratch = final_layer._Final.scratch
+
+    def recording(self: Any, writes: Any, kind: str, select_sql: str) -> str:
+        name = scratch(self, writes, kind, select_sql)
+        seen[kind] = sorted(wh.fetchall(f"SELECT * FROM {name}"), key=repr)
+        return name
+
+    monkeypatch.setattr(final_layer._Final, "scratch", recording)
+    engine = TemplateEngine(d, config.resolved_template_dirs())
+    assert build_final(wh, engine, config.entity_types, schemas, run)["mode"] == "incremental"
+    assert seen["identifiers"] == [("person", identifier_type, value)]
+    assert seen["moved"] == [], "a re-sighted identifier kept its entity; nothing moved"
+    assert seen["groups"] == [(source, "resighted-edge", "person")]
+    assert seen["participant_events"] == [("resighted-event",)]
+    incremental = _final(wh, config)
+    row = [r for r in incremental["nexus_entity_identifiers"] if r[2:4] == (identifier_type, value)]
+    assert [r[5] for r in row] == [seen_at]
+    monkeypatch.setattr(final_layer._Final, "scratch", scratch)
+    build_final(wh, engine, config.entity_types, schemas, RunContext("full", run.now, full_refresh=True))
+    assert _final(wh, config) == incremental

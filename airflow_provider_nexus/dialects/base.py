@@ -49,6 +49,7 @@ class Dialect:
     text_type: ClassVar[str] = "VARCHAR"
     bigint_type: ClassVar[str] = "BIGINT"
     double_type: ClassVar[str] = "DOUBLE PRECISION"
+    boolean_type: ClassVar[str] = "BOOLEAN"
 
     # -- names ---------------------------------------------------------------------------
     def quote(self, name: str) -> str:

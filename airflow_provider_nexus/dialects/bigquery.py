@@ -90,6 +90,7 @@ class BigQueryDialect(Dialect):
     text_type: ClassVar[str] = "STRING"
     bigint_type: ClassVar[str] = "INT64"
     double_type: ClassVar[str] = "FLOAT64"
+    boolean_type: ClassVar[str] = "BOOL"
     #: Dataset for the scratch tables of file loads (created on demand).
     staging_dataset: ClassVar[str] = "nexus_staging"
 

@@ -6,7 +6,9 @@ complete model or the new one, never a mix. Later runs are incremental: they rec
 rows of what changed since the previous build (events, identifiers and traits loaded into or
 replaced in core, identity-map rows rewritten by resolution, entities merged, split or left) and
 replace those rows by key, with the new watermark, in one transaction. Both ways give the same
-rows, and a re-run changes nothing.
+rows, and a re-run changes nothing, as long as the edge-entity and participant templates read
+only an identifier's entity and hub flag from the maps (what decides which groups and events
+are recomputed).
 """
 
 from __future__ import annotations
@@ -474,20 +476,30 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
         core_ids = scratch("core_identifiers", touched("identifiers", f"source, event_id, edge_id, {key}"))
         # identity-map rows rewritten by resolution, and the log's word on ids that went away
         resolved = [
-            f"SELECT {key}, entity_id, CAST(NULL AS {d.text_type}) AS previous_entity_id FROM {m} WHERE {res_cut}"
+            f"SELECT {key}, entity_id, CAST(NULL AS {d.text_type}) AS previous_entity_id, is_hub FROM {m} "
+            f"WHERE {res_cut}"
             for m in self.maps.values()
         ]
         resolved.append(
-            f"SELECT {key}, entity_id, previous_entity_id FROM {self.log} "
+            f"SELECT {key}, entity_id, previous_entity_id, CAST(NULL AS {d.boolean_type}) AS is_hub FROM {self.log} "
             f"WHERE {res_cut} AND entity_type IN ({d.literal_list(list(self.entity_types))})"
         )
         res_ids = scratch("resolved", " UNION ALL ".join(resolved))
         out["identifiers"] = scratch("identifiers", f"SELECT DISTINCT {key} FROM {res_ids}")
-        # core rows of those identifiers: their groups and events now point elsewhere
+        # Groups and events hang on an identifier's entity and hub flag only: those whose values
+        # differ from what the final tables were built with (a log row always differs) have their
+        # core rows' groups and events recomputed; a map row rewritten for its sightings alone
+        # changes the identifier's and its entity's rows, not them.
+        moved = scratch(
+            "moved",
+            f"""SELECT DISTINCT {key} FROM {res_ids} r WHERE NOT EXISTS (
+    SELECT 1 FROM {self.f("nexus_entity_identifiers")} o
+    WHERE {SAME_IDENTIFIER.format(a="o", b="r")} AND o.entity_id = r.entity_id AND o.is_hub = r.is_hub)""",
+        )
         repointed = scratch(
             "repointed",
             f"""SELECT i.source, i.edge_id, i.entity_type, i.event_id FROM {self.core["identifiers"]} i
-JOIN {out["identifiers"]} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
+JOIN {moved} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
         )
         affected = (
             f"SELECT source, edge_id, entity_type, event_id FROM {core_ids} "

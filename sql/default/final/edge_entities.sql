@@ -1,6 +1,8 @@
 {#- Which entity each (source, edge_id, entity_type) group belongs to. A group's identifiers share
     one entity by construction; a hub identifier stands alone, so prefer a non-hub member.
-    `changed` (incremental runs): only the groups listed there. -#}
+    `changed` (incremental runs): only the groups listed there.
+    Read only entity_id and is_hub from the maps: an incremental run recomputes a group
+    when one of its identifiers changes either, not when only its sightings move. -#}
 SELECT i.source, i.edge_id, i.entity_type,
        COALESCE(MIN(CASE WHEN NOT m.is_hub THEN m.entity_id END), MIN(m.entity_id)) AS entity_id
 FROM {{ core.identifiers }} AS i

@@ -1,4 +1,6 @@
-{#- `changed` (incremental runs): only the events whose ids are listed there. -#}
+{#- `changed` (incremental runs): only the events whose ids are listed there.
+    Read only entity_id and is_hub from the maps: an incremental run recomputes an event
+    when one of its identifiers changes either, not when only its sightings move. -#}
 SELECT DISTINCT i.event_id, i.entity_type, m.entity_id, i.role
 FROM {{ core.identifiers }} AS i
 {% if changed is defined and changed %}
