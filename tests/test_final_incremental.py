@@ -325,3 +325,66 @@ def test_a_resighted_identifier_does_not_recompute_its_old_groups(
     monkeypatch.setattr(final_layer._Final, "scratch", scratch)
     build_final(wh, engine, config.entity_types, schemas, RunContext("full", run.now, full_refresh=True))
     assert _final(wh, config) == incremental
+
+
+def _retracted_stamps(wh: Warehouse, schemas: SchemasConfig) -> dict[str, set[Any]]:
+    d = wh.dialect
+    return {
+        model: {r[0] for r in wh.fetchall(f"SELECT DISTINCT _retracted_at FROM {d.table(schemas.core, table)}")}
+        for model in ("identifiers", "traits", "memberships", "events")
+        if wh.table_exists(schemas.core, table := f"nexus_{model}_retracted")
+    }
+
+
+def test_replaced_rows_are_pruned_once_every_reader_has_read_them(
+    backend: tuple[Warehouse, SchemasConfig], tmp_path: Path
+) -> None:
+    """Core prunes the copies of replaced rows that resolution and the final layer have both
+    read past, and keeps those a lagging reader still needs: here the final layer skips a
+    batch, so that batch's copies stay until its next run has consumed them, and that run still
+    equals a full rebuild."""
+    wh, schemas = backend
+    config = _config(backend, tmp_path / "data")
+    engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
+    spec = DemoSpec(persons=300, batches=4, seed=11)
+    runs = [RunContext(run_id=f"b{batch}", now=T0 + dt.timedelta(hours=batch)) for batch in range(spec.batches)]
+    for batch in range(2):
+        write_batch(spec, batch, tmp_path / "data", None)
+        _run_batch(wh, config, runs[batch], runs[batch - 1].now if batch else None)
+    # the demo re-syncs contacts from batch 1 on: its replaced rows were copied at b1's time
+    assert runs[1].now in _retracted_stamps(wh, schemas)["identifiers"]
+
+    # batch 2 through resolution only: the final layer lags at b1's cut
+    write_batch(spec, 2, tmp_path / "data", None)
+    run = runs[2]
+    for source in config.sources:
+        load_source(wh, source, schemas, config.resolved_data_dir(), config.incremental.lookback, run)
+        build_source(wh, engine, source, config.entity_types, schemas, run)
+    core = build_core(wh, engine, config.sources, config.entity_types, schemas, run)
+    # b1's copies were read by b1's resolution and final runs: gone
+    assert core["pruned"]["identifiers"] > 0, core["pruned"]
+    stamps = _retracted_stamps(wh, schemas)
+    assert all(runs[1].now not in s for s in stamps.values()), stamps
+    for entity_type in config.entity_types:
+        with wh.transaction():
+            resolve_entity_type(
+                wh,
+                entity_type=entity_type,
+                id_prefix=config.id_prefix(entity_type),
+                core_schema=schemas.core,
+                resolution_schema=schemas.resolution,
+                run_id=run.run_id,
+                resolved_at=run.now,
+                noise=noise_rules_from_config(config.resolution.noise),
+                since=runs[1].now,
+            )
+
+    # batch 3: resolution has read b2's copies, the final layer has not; they stay
+    write_batch(spec, 3, tmp_path / "data", None)
+    _, final = _run_batch(wh, config, runs[3], runs[2].now)
+    stamps = _retracted_stamps(wh, schemas)
+    assert runs[2].now in stamps["identifiers"], "a copy the final layer had not read was pruned"
+    assert final["mode"] == "incremental", final
+    incremental = _final(wh, config)
+    build_final(wh, engine, config.entity_types, schemas, RunContext("full", runs[3].now, full_refresh=True))
+    assert _final(wh, config) == incremental

@@ -160,6 +160,8 @@ EVENT_CHILD_MODELS = ("identifiers", "traits", "memberships")
 
 #: Column a retracted copy of a core row adds: when the row was replaced.
 RETRACTED_AT = "_retracted_at"
+#: The final layer's state row (in the core schema): how far core and resolution had got.
+FINAL_STATE = "nexus_final_state"
 
 
 @dataclass(frozen=True)

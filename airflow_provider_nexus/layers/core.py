@@ -25,6 +25,7 @@ from airflow_provider_nexus.layers.common import (
     replace_model_rows,
     retracted_table_name,
 )
+from airflow_provider_nexus.layers.retention import prune_retracted
 from airflow_provider_nexus.layers.source import REJECTED, ensure_rejected_table, set_aside_rejects
 from airflow_provider_nexus.state import StateStore
 from airflow_provider_nexus.templates import TemplateEngine
@@ -62,9 +63,12 @@ CORE_INDEXES: dict[str, list[tuple[str, ...]]] = {
 
 
 def ensure_core_indexes(wh: Warehouse, schema: str) -> None:
-    """Secondary indexes of the core tables (engines that have them; see Dialect.create_index)."""
+    """Secondary indexes of the core tables (engines that have them; see Dialect.create_index).
+    Replaced-row copies are read and pruned by the time they were replaced."""
     for model, keys in CORE_INDEXES.items():
         ensure_indexes(wh, schema, f"nexus_{model}", keys, load_time="_loaded_at")
+        if wh.table_exists(schema, retracted_table_name(model)):
+            ensure_indexes(wh, schema, retracted_table_name(model), [], load_time=RETRACTED_AT)
 
 
 def normalizers(entity_types: dict[str, EntityTypeConfig]) -> dict[str, str]:
@@ -137,6 +141,7 @@ def build_core(
     # maintaining it row by row; later runs maintain them.
     ensure_core_indexes(wh, schemas.core)
     summary["rows"] = sum(m["written"] for m in summary["models"].values())
+    summary["pruned"] = prune_retracted(wh, schemas, entity_types, CORE_MODELS)
     return summary
 
 

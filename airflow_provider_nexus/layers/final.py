@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig
 from airflow_provider_nexus.layers.common import (
+    FINAL_STATE,
     PendingWrites,
     RunContext,
     ensure_indexes,
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 FULL_REBUILD_SHARE = 0.3
 #: Bump when what the state row means changes: the next run then rebuilds in full.
 FINAL_STATE_VERSION = 1
-FINAL_STATE = "nexus_final_state"
 
 
 def map_table(entity_type: str) -> str:
