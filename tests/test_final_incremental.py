@@ -327,64 +327,89 @@ def test_a_resighted_identifier_does_not_recompute_its_old_groups(
     assert _final(wh, config) == incremental
 
 
-def _retracted_stamps(wh: Warehouse, schemas: SchemasConfig) -> dict[str, set[Any]]:
-    d = wh.dialect
-    return {
-        model: {r[0] for r in wh.fetchall(f"SELECT DISTINCT _retracted_at FROM {d.table(schemas.core, table)}")}
-        for model in ("identifiers", "traits", "memberships", "events")
-        if wh.table_exists(schemas.core, table := f"nexus_{model}_retracted")
-    }
+def _copies(wh: Warehouse, schemas: SchemasConfig) -> set[tuple[str, str | None, Any]]:
+    """(model, entity type, stamp) of every replaced-row copy in core."""
+    d, found = wh.dialect, set()
+    for model in ("identifiers", "traits", "memberships", "events"):
+        table = f"nexus_{model}_retracted"
+        if wh.table_exists(schemas.core, table):
+            kind = "entity_type" if model in ("identifiers", "traits") else "NULL"
+            sql = f"SELECT DISTINCT {kind}, _retracted_at FROM {d.table(schemas.core, table)}"
+            found |= {(model, r[0], r[1]) for r in wh.fetchall(sql)}
+    return found
+
+
+def _ingest(wh: Warehouse, config: PipelineConfig, run: RunContext) -> dict[str, Any]:
+    """Raw, source and core for one run; the core summary."""
+    engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
+    for source in config.sources:
+        load_source(wh, source, config.schemas, config.resolved_data_dir(), config.incremental.lookback, run)
+        build_source(wh, engine, source, config.entity_types, config.schemas, run)
+    return build_core(wh, engine, config.sources, config.entity_types, config.schemas, run)
+
+
+def _resolve(wh: Warehouse, config: PipelineConfig, entity_type: str, run: RunContext, since: Any) -> ResolutionSummary:
+    with wh.transaction():
+        return resolve_entity_type(
+            wh,
+            entity_type=entity_type,
+            id_prefix=config.id_prefix(entity_type),
+            core_schema=config.schemas.core,
+            resolution_schema=config.schemas.resolution,
+            run_id=run.run_id,
+            resolved_at=run.now,
+            noise=noise_rules_from_config(config.resolution.noise),
+            since=since,
+        )
 
 
 def test_replaced_rows_are_pruned_once_every_reader_has_read_them(
     backend: tuple[Warehouse, SchemasConfig], tmp_path: Path
 ) -> None:
-    """Core prunes the copies of replaced rows that resolution and the final layer have both
-    read past, and keeps those a lagging reader still needs: here the final layer skips a
-    batch, so that batch's copies stay until its next run has consumed them, and that run still
-    equals a full rebuild."""
+    """Core prunes the copies of replaced rows that every reader of them has read past, and
+    keeps those a lagging reader still needs: an entity type without new work does not hold
+    back the other type's copies, a lagging entity type keeps its own, a lagging final layer
+    keeps every model's, and the readers that catch up run incrementally and equal a full
+    rebuild."""
     wh, schemas = backend
     config = _config(backend, tmp_path / "data")
     engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
-    spec = DemoSpec(persons=300, batches=4, seed=11)
-    runs = [RunContext(run_id=f"b{batch}", now=T0 + dt.timedelta(hours=batch)) for batch in range(spec.batches)]
+    spec = DemoSpec(persons=300, batches=5, seed=11)
+    at = [T0 + dt.timedelta(hours=batch) for batch in range(spec.batches)]
+    runs = [RunContext(run_id=f"b{batch}", now=at[batch]) for batch in range(spec.batches)]
     for batch in range(2):
         write_batch(spec, batch, tmp_path / "data", None)
-        _run_batch(wh, config, runs[batch], runs[batch - 1].now if batch else None)
-    # the demo re-syncs contacts from batch 1 on: its replaced rows were copied at b1's time
-    assert runs[1].now in _retracted_stamps(wh, schemas)["identifiers"]
+        _run_batch(wh, config, runs[batch], at[batch - 1] if batch else None)
+    # the demo re-syncs contacts from batch 1 on: person identifiers and events are replaced
+    assert {("identifiers", "person", at[1]), ("events", None, at[1])} <= _copies(wh, schemas)
 
-    # batch 2 through resolution only: the final layer lags at b1's cut
+    # batch 2: every reader had read b1's copies; group resolution then skips this batch
     write_batch(spec, 2, tmp_path / "data", None)
-    run = runs[2]
-    for source in config.sources:
-        load_source(wh, source, schemas, config.resolved_data_dir(), config.incremental.lookback, run)
-        build_source(wh, engine, source, config.entity_types, schemas, run)
-    core = build_core(wh, engine, config.sources, config.entity_types, schemas, run)
-    # b1's copies were read by b1's resolution and final runs: gone
-    assert core["pruned"]["identifiers"] > 0, core["pruned"]
-    stamps = _retracted_stamps(wh, schemas)
-    assert all(runs[1].now not in s for s in stamps.values()), stamps
-    for entity_type in config.entity_types:
-        with wh.transaction():
-            resolve_entity_type(
-                wh,
-                entity_type=entity_type,
-                id_prefix=config.id_prefix(entity_type),
-                core_schema=schemas.core,
-                resolution_schema=schemas.resolution,
-                run_id=run.run_id,
-                resolved_at=run.now,
-                noise=noise_rules_from_config(config.resolution.noise),
-                since=runs[1].now,
-            )
+    core = _ingest(wh, config, runs[2])
+    assert core["pruned"]["identifiers"] > 0, core
+    assert not {c for c in _copies(wh, schemas) if c[2] <= at[1]}, "copies every reader had read are kept"
+    assert ("identifiers", "person", at[2]) in _copies(wh, schemas)
+    assert _resolve(wh, config, "person", runs[2], at[1]).mode == "incremental"
+    assert build_final(wh, engine, config.entity_types, schemas, runs[2])["mode"] == "incremental"
 
-    # batch 3: resolution has read b2's copies, the final layer has not; they stay
+    # batch 3: group resolution's cut is still b1, but it reads no person rows: b2's person
+    # copies go. Then person resolution and the final layer skip this batch.
     write_batch(spec, 3, tmp_path / "data", None)
-    _, final = _run_batch(wh, config, runs[3], runs[2].now)
-    stamps = _retracted_stamps(wh, schemas)
-    assert runs[2].now in stamps["identifiers"], "a copy the final layer had not read was pruned"
+    _ingest(wh, config, runs[3])
+    assert ("identifiers", "person", at[2]) not in _copies(wh, schemas), "a quiet entity type held others back"
+    assert _resolve(wh, config, "group", runs[3], at[1]).mode == "incremental"
+
+    # batch 4: b3's copies stay, person identifiers for person resolution, the rest for the
+    # final layer; both catch up from them
+    write_batch(spec, 4, tmp_path / "data", None)
+    _ingest(wh, config, runs[4])
+    copies = _copies(wh, schemas)
+    assert {("identifiers", "person", at[3]), ("events", None, at[3])} <= copies, "copies a lagging reader needs"
+    for entity_type, since in (("person", at[2]), ("group", at[3])):
+        summary = _resolve(wh, config, entity_type, runs[4], since)
+        assert summary.mode == "incremental", (entity_type, summary.fallback_reason)
+    final = build_final(wh, engine, config.entity_types, schemas, runs[4])
     assert final["mode"] == "incremental", final
     incremental = _final(wh, config)
-    build_final(wh, engine, config.entity_types, schemas, RunContext("full", runs[3].now, full_refresh=True))
+    build_final(wh, engine, config.entity_types, schemas, RunContext("full", at[4], full_refresh=True))
     assert _final(wh, config) == incremental

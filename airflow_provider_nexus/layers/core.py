@@ -141,7 +141,11 @@ def build_core(
     # maintaining it row by row; later runs maintain them.
     ensure_core_indexes(wh, schemas.core)
     summary["rows"] = sum(m["written"] for m in summary["models"].values())
-    summary["pruned"] = prune_retracted(wh, schemas, entity_types, CORE_MODELS)
+    try:
+        summary["pruned"] = prune_retracted(wh, schemas, entity_types, CORE_MODELS)
+    except Exception:  # housekeeping: the batch is committed, and the next run prunes again
+        log.warning("core: pruning replaced-row copies failed; they are kept until a later run", exc_info=True)
+        summary["pruned"] = {}
     return summary
 
 

@@ -7,8 +7,8 @@ rows of what changed since the previous build (events, identifiers and traits lo
 replaced in core, identity-map rows rewritten by resolution, entities merged, split or left) and
 replace those rows by key, with the new watermark, in one transaction. Both ways give the same
 rows, and a re-run changes nothing, as long as the edge-entity and participant templates read
-only an identifier's entity and hub flag from the maps (what decides which groups and events
-are recomputed).
+only an identifier's entity and hub flag from the maps, and the entity-identifier template
+keeps both as the maps give them (what decides which groups and events are recomputed).
 """
 
 from __future__ import annotations
@@ -494,7 +494,8 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
             "moved",
             f"""SELECT DISTINCT {key} FROM {res_ids} r WHERE NOT EXISTS (
     SELECT 1 FROM {self.f("nexus_entity_identifiers")} o
-    WHERE {SAME_IDENTIFIER.format(a="o", b="r")} AND o.entity_id = r.entity_id AND o.is_hub = r.is_hub)""",
+    WHERE {SAME_IDENTIFIER.format(a="o", b="r")} AND o.entity_id = r.entity_id
+        AND {d.null_safe_equal("o.is_hub", "r.is_hub")})""",
         )
         repointed = scratch(
             "repointed",

@@ -126,7 +126,7 @@ def ensure_resolution_tables(wh: Warehouse, schema: str, entity_type: str) -> No
         wh,
         f"CREATE TABLE IF NOT EXISTS {d.table(schema, map_table_name(entity_type))} (entity_type {txt}, "
         f"identifier_type {txt}, identifier_value {txt}, entity_id {txt}, first_seen_at {ts}, "
-        f"last_seen_at {ts}, resolved_at {ts}, is_hub BOOLEAN)",
+        f"last_seen_at {ts}, resolved_at {ts}, is_hub {d.boolean_type})",
     )
     run_statement(
         wh,
@@ -326,7 +326,7 @@ class _Resolver:
         if have == list(layout):
             return
         d = self.d
-        types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": "BOOLEAN"}
+        types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": d.boolean_type}
         table = d.table(self.schema, name)
         if have:
             run_statement(self.wh, f"DROP TABLE {table}")
@@ -561,7 +561,7 @@ JOIN {flags} f ON f.node = l.node
 LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue"""
         else:  # first run: nothing to join the (empty) map on
             d = self.d
-            prev = f"""CAST(NULL AS {d.text_type}) AS prev_eid, CAST(NULL AS BOOLEAN) AS prev_hub,
+            prev = f"""CAST(NULL AS {d.text_type}) AS prev_eid, CAST(NULL AS {d.boolean_type}) AS prev_hub,
     CAST(NULL AS {d.timestamp_type}) AS prev_first, CAST(NULL AS {d.timestamp_type}) AS prev_last
 FROM {labels} l
 JOIN {stats} n ON n.node = l.node
