@@ -70,7 +70,37 @@ def test_fragments() -> None:
     assert d.string_literal("^www\\.") == "'^www\\\\.'"  # backslash is an escape in Snowflake literals
     assert d.binary_collate("v") == "v"
     assert d.type_name('"c"') == "'VARCHAR'"
-    assert d.create_temp_table_as("t", "SELECT 1") == 'CREATE OR REPLACE TEMPORARY TABLE "t" AS SELECT 1'
+    assert d.create_temp_table_as("t", "SELECT 1") == 'CREATE OR REPLACE TEMPORARY TABLE "T" AS SELECT 1'
+
+
+def test_names_are_quoted_in_the_case_an_unquoted_reference_finds() -> None:
+    """Snowflake folds unquoted names to upper case and keeps quoted ones as written: a column
+    made as "source" is not found by the templates' unquoted `source`. Plain names are quoted in
+    upper case; others keep their case."""
+    d = SnowflakeDialect()
+    assert d.table("nexus_core", "nexus_events") == '"NEXUS_CORE"."NEXUS_EVENTS"'
+    assert d.quote("_loaded_at") == '"_LOADED_AT"'
+    assert d.quote("Mixed Case") == '"Mixed Case"' and d.quote("a-b") == '"a-b"'
+    assert d.quote('x"y') == '"x""y"'
+
+
+def _folded_names_quoted_lower(statements: list[str]) -> set[str]:
+    """Quoted identifiers in `statements` that real Snowflake would not match with an unquoted
+    reference to the same name (plain lower-case names)."""
+    import re
+
+    import sqlglot
+    from sqlglot import exp
+
+    found = set()
+    for sql in statements:
+        if sql.lstrip().startswith("--"):
+            continue
+        for tree in sqlglot.parse(sql, read="snowflake"):
+            for ident in tree.find_all(exp.Identifier) if tree else ():
+                if ident.quoted and re.fullmatch(r"[a-z_][a-z0-9_$]*", ident.this):
+                    found.add(ident.this)
+    return found
 
 
 def test_publish_swaps_existing_tables_and_renames_new_ones() -> None:
@@ -87,9 +117,9 @@ def test_publish_swaps_existing_tables_and_renames_new_ones() -> None:
     wh = FakeWarehouse()
     SnowflakeDialect().publish_tables(wh, "s", [("old__new", "old"), ("fresh__new", "fresh")])  # type: ignore[arg-type]
     assert wh.sql == [
-        'ALTER TABLE "s"."old" SWAP WITH "s"."old__new"',
-        'DROP TABLE IF EXISTS "s"."old__new"',
-        'ALTER TABLE "s"."fresh__new" RENAME TO "s"."fresh"',
+        'ALTER TABLE "S"."OLD" SWAP WITH "S"."OLD__NEW"',
+        'DROP TABLE IF EXISTS "S"."OLD__NEW"',
+        'ALTER TABLE "S"."FRESH__NEW" RENAME TO "S"."FRESH"',
     ]
 
 
@@ -98,6 +128,14 @@ def test_operators_one_by_one_on_fakesnow(
 ) -> None:
     conn_id = snowflake_conn
     schemas = SchemasConfig()
+    executed: list[str] = []
+    run = Warehouse._run
+
+    def recording(self: Warehouse, sql: str, params: Any) -> Any:
+        executed.append(sql)
+        return run(self, sql, params)
+
+    monkeypatch.setattr(Warehouse, "_run", recording)
     common = {"conn_id": conn_id, "template_dirs": [str(mini_project / "sql")], "schemas": schemas}
 
     raw = NexusRawOperator(task_id="raw", source=SOURCE, data_dir=mini_project / "data", **common)
@@ -120,6 +158,8 @@ def test_operators_one_by_one_on_fakesnow(
     final = NexusFinalOperator(task_id="final", entity_types=ENTITY_TYPES, **common)
     tables = final.execute(_context("r1"))["tables"]
     assert tables["nexus_persons"] == 3 and tables["nexus_groups"] == 2 and tables["nexus_memberships"] == 4
+    # fakesnow (DuckDB) matches names case-insensitively; Snowflake would not
+    assert _folded_names_quoted_lower(executed) == set(), "quoted lower-case names real Snowflake would not find"
 
     with Warehouse.open(conn_id) as wh:
         rows = wh.fetchall(
@@ -198,3 +238,11 @@ def test_demo_dag_on_fakesnow_equals_duckdb(tmp_path: Path, monkeypatch: pytest.
     expected, got = duck.snapshot(only_final=True), snow.snapshot(only_final=True)
     assert expected[f"{duck.config.schemas.final}.nexus_persons"], "no persons were built"
     assert expected == got, _diff(expected, got)
+
+
+def test_golden_snowflake_sql_quotes_names_as_snowflake_folds_them() -> None:
+    """Every template's checked-in Snowflake SQL (source, core, final) names plain identifiers in
+    the case an unquoted reference resolves to."""
+    golden = sorted((Path(__file__).parent / "golden" / "snowflake").rglob("*.sql"))
+    assert golden, "no golden Snowflake SQL found"
+    assert _folded_names_quoted_lower([p.read_text(encoding="utf-8") for p in golden]) == set()

@@ -4,13 +4,17 @@ Snowflake differs from DuckDB/PostgreSQL in ways the layers already account for:
 
 * DDL auto-commits (``transactional_ddl = False``): the layers stage with DDL before the
   transaction and run only DML inside it.
-* Quoted identifiers are case-sensitive and stay as written; every name Nexus creates is quoted
-  lower case, so ``information_schema`` reports them lower case (what ``Warehouse.columns`` expects).
+* Unquoted identifiers resolve as upper case, quoted ones keep their case. Templates name
+  columns unquoted, so a plain lower-case name is quoted in upper case (``"NEXUS_EVENTS"``, what
+  ``nexus_events`` unquoted finds): what Nexus creates, an unquoted reference and a table made
+  by an ingestion tool the usual way all agree. Catalog lookups compare the same way and report
+  names lower-cased, like every other dialect.
 * Local files are loaded with ``write_pandas`` (PUT + COPY INTO under the hood), never row by row.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +34,9 @@ _ARROW_TYPES = (
     ("is_date", "DATE"),
 )
 
+#: Names Snowflake would fold to upper case if they were not quoted.
+_FOLDABLE = re.compile(r"[a-z_][a-z0-9_$]*")
+
 
 class SnowflakeDialect(Dialect):
     name: ClassVar[str] = "snowflake"
@@ -42,6 +49,29 @@ class SnowflakeDialect(Dialect):
     text_type: ClassVar[str] = "VARCHAR"
     bigint_type: ClassVar[str] = "BIGINT"
     double_type: ClassVar[str] = "DOUBLE"
+
+    # -- names -----------------------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        """The case Snowflake stores `name` in when it is written unquoted (other names as given)."""
+        return name.upper() if _FOLDABLE.fullmatch(name) else name
+
+    def quote(self, name: str) -> str:
+        return super().quote(self.canonical(str(name)))
+
+    def list_columns(self, wh: Warehouse, schema: str, table: str) -> list[str]:
+        rows = wh.fetchall(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = {self.literal(self.canonical(schema))} "
+            f"AND table_name = {self.literal(self.canonical(table))} ORDER BY ordinal_position"
+        )
+        return [str(r[0]).lower() for r in rows]
+
+    def list_tables(self, wh: Warehouse, schema: str) -> list[str]:
+        rows = wh.fetchall(
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = {self.literal(self.canonical(schema))} ORDER BY table_name"
+        )
+        return sorted(str(r[0]).lower() for r in rows)
 
     # -- literals --------------------------------------------------------------------------
     def string_literal(self, value: str) -> str:
@@ -117,7 +147,7 @@ class SnowflakeDialect(Dialect):
         """Load local files into temp table `stage` with ``write_pandas`` (one COPY per file).
 
         CSV and NDJSON values are loaded as text (CSV: empty fields are NULL, like DuckDB's reader);
-        Parquet keeps its types. Column names are lower-cased and quoted.
+        Parquet keeps its types. Column names are lower-cased, then quoted like every name.
         """
         import pandas as pd
         from snowflake.connector.pandas_tools import write_pandas
@@ -137,8 +167,11 @@ class SnowflakeDialect(Dialect):
                 rows = csv_rows(path, columns) if file_format == "csv" else list(ndjson_rows(path, columns))
                 df = pd.DataFrame(rows, columns=columns, dtype=object)
             df[file_column] = path
+            df.columns = [self.canonical(c) for c in df.columns]  # the names the table was made with
             wh.executed.append(f"-- write_pandas {self.quote(stage)} <- {Path(path).name} ({len(df)} rows)")
-            ok, _, _, _ = write_pandas(wh.connection, df, stage, quote_identifiers=True, auto_create_table=False)
+            ok, _, _, _ = write_pandas(
+                wh.connection, df, self.canonical(stage), quote_identifiers=True, auto_create_table=False
+            )
             if not ok:
                 raise NexusDataError(f"write_pandas could not load {path} into {stage}")
 

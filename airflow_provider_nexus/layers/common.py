@@ -216,15 +216,19 @@ def replace_model_rows(
     (resolution, final tables) can undo what they had derived from them.
     """
     d = wh.dialect
-    keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
     if retracted is not None:
         cols = ", ".join(d.quote(c) for c in columns)
-        matches = " OR ".join(d.key_in("t", staged, key) for key in keys)
-        wh.execute(
-            f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) "
-            f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} "
-            f"FROM {target} t WHERE {matches}"
-        )
+        copy = f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} FROM {target} t"
+        # One SELECT per key, the second skipping what the first took: under an OR the two
+        # subqueries cannot become joins (PostgreSQL then probes them row by row once the staged
+        # keys outgrow work_mem).
+        selects = [f"{copy} WHERE {d.key_in('t', staged, ['id'])}"]
+        if model in EVENT_CHILD_MODELS:
+            selects.append(
+                f"{copy} WHERE {d.key_in('t', staged, ['source', 'event_id'])} "
+                f"AND NOT EXISTS (SELECT 1 FROM {staged} s WHERE s.{d.quote('id')} = t.{d.quote('id')})"
+            )
+        wh.execute(f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) {' UNION ALL '.join(selects)}")
     if model in EVENT_CHILD_MODELS:  # rows without an event id match nothing (NULL never equals)
         wh.execute(d.delete_matching_keys(target, staged, ["source", "event_id"]))
     return replace_by_key(wh, target, staged, ["id"], columns)

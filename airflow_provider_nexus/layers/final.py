@@ -360,7 +360,8 @@ class _Final:
                 rows = self.scratch(writes, f"rows_{table}", select_sql)
                 if table != EDGE_ENTITIES:
                     written[table] = wh.count(rows)
-                writes.sql(self.delete_changed(table, changed))
+                for delete in self.delete_changed(table, changed):
+                    writes.sql(delete)
                 writes.sql(f"INSERT INTO {self.f(table)} SELECT * FROM {rows}")
         except BaseException:
             writes.cleanup()
@@ -385,12 +386,14 @@ class _Final:
                 "AND k.identifier_value = ms.{t}_identifier_value)"
             )
             keys = changed["entity_keys"]
+            by_person = held.format(k=keys, t="person", lit=self.d.literal("person"))
+            by_group = held.format(k=keys, t="group", lit=self.d.literal("group"))
+            # two SELECTs, not an OR of the two EXISTS, so that each plans as a join
             rows["memberships"] = self.scratch(
                 writes,
                 "memberships_of_entities",
-                f"SELECT ms.* FROM {self.core['memberships']} ms "
-                f"WHERE {held.format(k=keys, t='person', lit=self.d.literal('person'))} "
-                f"OR {held.format(k=keys, t='group', lit=self.d.literal('group'))}",
+                f"SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_person} "
+                f"UNION ALL SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_group} AND NOT {by_person}",
             )
         return rows
 
@@ -422,30 +425,29 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
             self.wh.execute(analyze)
         return d.quote(name)
 
-    def delete_changed(self, table: str, changed: dict[str, str]) -> str:
-        """DELETE the rows of `table` that the incremental run recomputes."""
+    def delete_changed(self, table: str, changed: dict[str, str]) -> list[str]:
+        """The DELETEs of the rows of `table` that the incremental run recomputes."""
         d, target = self.d, self.f(table)
         of_type = "(SELECT entity_id FROM {c} WHERE entity_type = {t})"
         if table == EDGE_ENTITIES:
-            return d.delete_matching_keys(target, changed["groups"], GROUP_KEY)
+            return [d.delete_matching_keys(target, changed["groups"], GROUP_KEY)]
         if table == "nexus_entity_identifiers":
-            keys = ["entity_type", "identifier_type", "identifier_value"]
-            return d.delete_matching_keys(target, changed["identifiers"], keys)
+            return [d.delete_matching_keys(target, changed["identifiers"], IDENTIFIER_KEY)]
         if table == "nexus_events":
-            where = f"id IN (SELECT id FROM {changed['events']})"
+            where = [f"id IN (SELECT id FROM {changed['events']})"]
         elif table == "nexus_entity_traits":
-            where = f"trait_id IN (SELECT id FROM {changed['traits']})"
+            where = [f"trait_id IN (SELECT id FROM {changed['traits']})"]
         elif table == "nexus_event_participants":
-            where = f"event_id IN (SELECT event_id FROM {changed['participant_events']})"
-        elif table == "nexus_memberships":
-            where = (
-                f"person_id IN {of_type.format(c=changed['entities'], t=d.literal('person'))} "
-                f"OR group_id IN {of_type.format(c=changed['entities'], t=d.literal('group'))}"
-            )
+            where = [f"event_id IN (SELECT event_id FROM {changed['participant_events']})"]
+        elif table == "nexus_memberships":  # two statements rather than an OR of subqueries
+            where = [
+                f"{column}_id IN {of_type.format(c=changed['entities'], t=d.literal(column))}"
+                for column in ("person", "group")
+            ]
         else:  # an entity table
             entity_type = next(t for t in self.entity_types if entity_table(t) == table)
-            where = f"id IN {of_type.format(c=changed['entities'], t=d.literal(entity_type))}"
-        return f"DELETE FROM {target} WHERE {where}"
+            where = [f"id IN {of_type.format(c=changed['entities'], t=d.literal(entity_type))}"]
+        return [f"DELETE FROM {target} WHERE {w}" for w in where]
 
     def loaded_since(self, prev: _Snapshot) -> str:
         """Predicate on a core row: loaded after the previous build."""
@@ -517,7 +519,9 @@ JOIN {moved} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
         traits = self.core["traits"]
         trait_rows = scratch(
             "trait_rows",
-            f"SELECT t.* FROM {traits} t WHERE {core_cut} OR {d.key_in('t', out['groups'], GROUP_KEY)}",
+            f"SELECT t.* FROM {traits} t WHERE {core_cut} UNION ALL "
+            f"SELECT t.* FROM {traits} t WHERE {d.key_in('t', out['groups'], GROUP_KEY)} "
+            f"AND NOT COALESCE({core_cut}, FALSE)",
         )
         replaced = ""
         if "traits" in self.retracted and prev.core_high is not None:
@@ -550,14 +554,18 @@ JOIN {self.maps[kind]} m ON m.identifier_type = ms.{kind}_identifier_type
         union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
         known = scratch("entities_known", f"SELECT DISTINCT * FROM ({union}) x WHERE entity_id IS NOT NULL")
         known_keys = scratch("entity_keys_known", self.identifiers_of(known))
-        # One pass over core identifiers for the rows of changed groups and events (edge entities
-        # and participants are recomputed from them; each template keeps its part) and those of
-        # the known entities' identifiers (their sources).
+        # The core identifier rows of changed groups and events (edge entities and participants
+        # are recomputed from them; each template keeps its part) and of the known entities'
+        # identifiers (their sources), in one pass. Outer joins, each key set distinct, rather
+        # than an OR of three subqueries: those cannot plan as joins, and PostgreSQL then probes
+        # a subquery row by row once it outgrows work_mem.
         out["identifiers_of_changes"] = scratch(
             "identifiers_of_changes",
-            f"SELECT i.* FROM {self.core['identifiers']} i WHERE {d.key_in('i', out['groups'], GROUP_KEY)} "
-            f"OR i.event_id IN (SELECT event_id FROM {out['participant_events']}) "
-            f"OR {d.key_in('i', known_keys, IDENTIFIER_KEY)}",
+            f"""SELECT i.* FROM {self.core["identifiers"]} i
+LEFT JOIN {out["groups"]} g ON {SAME_GROUP.format(a="g", b="i")}
+LEFT JOIN {out["participant_events"]} e ON e.event_id = i.event_id
+LEFT JOIN {known_keys} k ON {SAME_IDENTIFIER.format(a="k", b="i")}
+WHERE g.edge_id IS NOT NULL OR e.event_id IS NOT NULL OR k.identifier_value IS NOT NULL""",
         )
         selects = self.render(
             changed=out,
@@ -580,7 +588,8 @@ JOIN {self.maps[kind]} m ON m.identifier_type = ms.{kind}_identifier_type
         unknown = scratch(
             "entities_unknown",
             f"""SELECT DISTINCT n.entity_type, n.entity_id FROM {out["new_traits"]} n
-WHERE n.entity_id IS NOT NULL AND NOT {d.key_in("n", known, ["entity_type", "entity_id"])}""",
+WHERE n.entity_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM {known} k WHERE k.entity_type = n.entity_type AND k.entity_id = n.entity_id)""",
         )
         if not self.wh.count(unknown):
             out["entities"], out["entity_keys"] = known, known_keys

@@ -1,19 +1,19 @@
 SELECT id, occurred_at, event_name, event_description, event_type, source, value, value_unit,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."crm__events"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."CRM__EVENTS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, occurred_at, event_name, event_description, event_type, source, value, value_unit,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."billing__events"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."BILLING__EVENTS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, occurred_at, event_name, event_description, event_type, source, value, value_unit,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."product__events"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."PRODUCT__EVENTS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, occurred_at, event_name, event_description, event_type, source, value, value_unit,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."support__events"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."SUPPORT__EVENTS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)

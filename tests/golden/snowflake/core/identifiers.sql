@@ -13,8 +13,8 @@ END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."crm__identifiers"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."CRM__IDENTIFIERS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
@@ -31,8 +31,8 @@ END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."billing__identifiers"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."BILLING__IDENTIFIERS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
@@ -49,8 +49,8 @@ END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."product__identifiers"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."PRODUCT__IDENTIFIERS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
@@ -67,5 +67,5 @@ END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."support__identifiers"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."SUPPORT__IDENTIFIERS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)

@@ -25,8 +25,8 @@ END AS person_identifier_value,
 END AS group_identifier_value,
        COALESCE(role, 'member') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."crm__memberships"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."CRM__MEMBERSHIPS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, event_id,
        person_identifier_type,
@@ -55,8 +55,8 @@ END AS person_identifier_value,
 END AS group_identifier_value,
        COALESCE(role, 'member') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."billing__memberships"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."BILLING__MEMBERSHIPS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
 UNION ALL
 SELECT id, event_id,
        person_identifier_type,
@@ -85,5 +85,5 @@ END AS person_identifier_value,
 END AS group_identifier_value,
        COALESCE(role, 'member') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ) AS _loaded_at
-FROM "nexus_source"."support__memberships"
-WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)
+FROM "NEXUS_SOURCE"."SUPPORT__MEMBERSHIPS"
+WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)

@@ -1,9 +1,9 @@
 SELECT DISTINCT i.event_id, i.entity_type, m.entity_id, i.role
-FROM "nexus_core"."nexus_identifiers" AS i
+FROM "NEXUS_CORE"."NEXUS_IDENTIFIERS" AS i
 JOIN (
-SELECT entity_type, identifier_type, identifier_value, entity_id, is_hub, first_seen_at, last_seen_at FROM "nexus_resolution"."nexus_group_identity_map"
+SELECT entity_type, identifier_type, identifier_value, entity_id, is_hub, first_seen_at, last_seen_at FROM "NEXUS_RESOLUTION"."NEXUS_GROUP_IDENTITY_MAP"
 UNION ALL
-SELECT entity_type, identifier_type, identifier_value, entity_id, is_hub, first_seen_at, last_seen_at FROM "nexus_resolution"."nexus_person_identity_map"
+SELECT entity_type, identifier_type, identifier_value, entity_id, is_hub, first_seen_at, last_seen_at FROM "NEXUS_RESOLUTION"."NEXUS_PERSON_IDENTITY_MAP"
 )
  AS m
   ON m.entity_type = i.entity_type

@@ -8,7 +8,7 @@ SELECT
     CAST(NULL AS DOUBLE) AS value,
     CAST(NULL AS VARCHAR) AS value_unit,
     c._ingested_at
-FROM (SELECT * FROM "nexus_raw"."billing__customers" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
+FROM (SELECT * FROM "NEXUS_RAW"."BILLING__CUSTOMERS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
 WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
 UNION ALL
 SELECT
@@ -21,5 +21,5 @@ SELECT
     CAST(i.amount AS DOUBLE) AS value,
     UPPER(TRIM(i.currency)) AS value_unit,
     i._ingested_at
-FROM (SELECT * FROM "nexus_raw"."billing__invoices" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS i
+FROM (SELECT * FROM "NEXUS_RAW"."BILLING__INVOICES" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS i
 WHERE i.invoice_id IS NOT NULL AND TRIM(i.invoice_id) <> ''

@@ -7,7 +7,7 @@ WITH customers AS (
         c.company_domain,
         CAST(c.synced_at AS TIMESTAMP_NTZ) AS occurred_at,
         c._ingested_at
-    FROM (SELECT * FROM "nexus_raw"."billing__customers" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
+    FROM (SELECT * FROM "NEXUS_RAW"."BILLING__CUSTOMERS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
     WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
 ),
 invoices AS (
@@ -16,7 +16,7 @@ invoices AS (
         i.customer_id,
         CAST(i.issued_at AS TIMESTAMP_NTZ) AS occurred_at,
         i._ingested_at
-    FROM (SELECT * FROM "nexus_raw"."billing__invoices" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS i
+    FROM (SELECT * FROM "NEXUS_RAW"."BILLING__INVOICES" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS i
     WHERE i.invoice_id IS NOT NULL AND TRIM(i.invoice_id) <> ''
 ),
 identifiers AS (

@@ -9,6 +9,6 @@ SELECT
     'billing' AS source,
     CAST(c.synced_at AS TIMESTAMP_NTZ) AS occurred_at,
     c._ingested_at
-FROM (SELECT * FROM "nexus_raw"."billing__customers" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
+FROM (SELECT * FROM "NEXUS_RAW"."BILLING__CUSTOMERS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
 WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
   AND c.company_domain IS NOT NULL AND TRIM(c.company_domain) <> ''

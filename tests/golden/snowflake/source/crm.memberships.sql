@@ -5,7 +5,7 @@ WITH contacts AS (
         c.company_id,
         CAST(c.updated_at AS TIMESTAMP_NTZ) AS occurred_at,
         c._ingested_at
-    FROM (SELECT * FROM "nexus_raw"."crm__contacts" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
+    FROM (SELECT * FROM "NEXUS_RAW"."CRM__CONTACTS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
     WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''
       AND c.company_id IS NOT NULL AND TRIM(c.company_id) <> ''
 )

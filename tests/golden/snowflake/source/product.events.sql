@@ -11,5 +11,5 @@ SELECT
     CAST(NULL AS DOUBLE) AS value,
     CAST(NULL AS VARCHAR) AS value_unit,
     e._ingested_at
-FROM (SELECT * FROM "nexus_raw"."product__events" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS e
+FROM (SELECT * FROM "NEXUS_RAW"."PRODUCT__EVENTS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS e
 WHERE e.event_id IS NOT NULL AND TRIM(e.event_id) <> ''

@@ -12,6 +12,6 @@ SELECT
     'product' AS source,
     CAST(e.timestamp AS TIMESTAMP_NTZ) AS occurred_at,
     e._ingested_at
-FROM (SELECT * FROM "nexus_raw"."product__events" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS e
+FROM (SELECT * FROM "NEXUS_RAW"."PRODUCT__EVENTS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS e
 WHERE e.event_id IS NOT NULL AND TRIM(e.event_id) <> ''
   AND e.plan IS NOT NULL AND TRIM(e.plan) <> ''

@@ -8,7 +8,7 @@ SELECT
     'support' AS source,
     CAST(t.created_at AS TIMESTAMP_NTZ) AS occurred_at,
     t._ingested_at
-FROM (SELECT * FROM "nexus_raw"."support__tickets" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS t
+FROM (SELECT * FROM "NEXUS_RAW"."SUPPORT__TICKETS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS t
 WHERE t.ticket_id IS NOT NULL AND TRIM(t.ticket_id) <> ''
   AND t.requester_name IS NOT NULL AND TRIM(t.requester_name) <> ''
   AND (
