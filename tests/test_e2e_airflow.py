@@ -125,15 +125,17 @@ class Project:
         """Final, core and resolution tables, sorted; ids optionally made canonical."""
         schemas = self.config.schemas
         wanted = [schemas.final] if only_final else [schemas.final, schemas.core, schemas.resolution]
-        _, tables = self.query(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ("
+        # names as the catalog keeps them (Snowflake: upper case), compared and reported lower-cased
+        _, stored = self.query(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE lower(table_schema) IN ("
             + ", ".join("?" for _ in wanted)
             + ") ORDER BY 1, 2",
             wanted,
         )
         canonical = self._canonical_entity_ids() if canonical_ids else {}
         out: dict[str, list[tuple[Any, ...]]] = {}
-        for schema, table in tables:
+        for stored_schema, stored_table in stored:
+            schema, table = stored_schema.lower(), stored_table.lower()
             # bookkeeping of how the data arrived (windows, files, replaced rows), not the data
             if (
                 table in BOOKKEEPING
@@ -141,7 +143,7 @@ class Project:
                 or (canonical_ids and (schema == schemas.resolution or table == "nexus_resolution_log"))
             ):
                 continue
-            names, result = self.query(f'SELECT * FROM "{schema}"."{table}"')
+            names, result = self.query(f'SELECT * FROM "{stored_schema}"."{stored_table}"')
             keep = [i for i, n in enumerate(names) if include_processing or n not in PROCESSING_COLUMNS]
             rows = []
             for row in result:
