@@ -46,25 +46,9 @@ def _config(backend: tuple[Warehouse, SchemasConfig], data: Path) -> PipelineCon
 def _run_batch(
     wh: Warehouse, config: PipelineConfig, run: RunContext, since: dt.datetime | None
 ) -> tuple[dict[str, ResolutionSummary], dict[str, Any]]:
+    _ingest(wh, config, run)
+    resolved = {entity_type: _resolve(wh, config, entity_type, run, since) for entity_type in config.entity_types}
     engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
-    for source in config.sources:
-        load_source(wh, source, config.schemas, config.resolved_data_dir(), config.incremental.lookback, run)
-        build_source(wh, engine, source, config.entity_types, config.schemas, run)
-    build_core(wh, engine, config.sources, config.entity_types, config.schemas, run)
-    resolved = {}
-    for entity_type in config.entity_types:
-        with wh.transaction():
-            resolved[entity_type] = resolve_entity_type(
-                wh,
-                entity_type=entity_type,
-                id_prefix=config.id_prefix(entity_type),
-                core_schema=config.schemas.core,
-                resolution_schema=config.schemas.resolution,
-                run_id=run.run_id,
-                resolved_at=run.now,
-                noise=noise_rules_from_config(config.resolution.noise),
-                since=since,
-            )
     return resolved, build_final(wh, engine, config.entity_types, config.schemas, run)
 
 
@@ -290,18 +274,7 @@ def test_a_resighted_identifier_does_not_recompute_its_old_groups(
     )
     run = RunContext(run_id="resight", now=seen_at + dt.timedelta(minutes=1))
     for entity_type in config.entity_types:
-        with wh.transaction():
-            summary = resolve_entity_type(
-                wh,
-                entity_type=entity_type,
-                id_prefix=config.id_prefix(entity_type),
-                core_schema=schemas.core,
-                resolution_schema=schemas.resolution,
-                run_id=run.run_id,
-                resolved_at=run.now,
-                noise=noise_rules_from_config(config.resolution.noise),
-                since=T0,
-            )
+        summary = _resolve(wh, config, entity_type, run, T0)
         assert summary.mode == "incremental", summary
 
     seen: dict[str, list[tuple[Any, ...]]] = {}
