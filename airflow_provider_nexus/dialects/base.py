@@ -52,9 +52,13 @@ class Dialect:
     boolean_type: ClassVar[str] = "BOOLEAN"
 
     # -- names ---------------------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        """`name` as the engine stores it when written unquoted (engines that fold case say how)."""
+        return name
+
     def quote(self, name: str) -> str:
         q = self.quote_char
-        return q + str(name).replace(q, q + q) + q
+        return q + self.canonical(str(name)).replace(q, q + q) + q
 
     def table(self, schema: str, name: str) -> str:
         return f"{self.quote(schema)}.{self.quote(name)}"
@@ -135,7 +139,8 @@ class Dialect:
         """Column names of `schema`.`table`, lower-cased, in order ([] when it does not exist)."""
         rows = wh.fetchall(
             "SELECT column_name FROM information_schema.columns "
-            f"WHERE table_schema = {self.literal(schema)} AND table_name = {self.literal(table)} "
+            f"WHERE table_schema = {self.literal(self.canonical(schema))} "
+            f"AND table_name = {self.literal(self.canonical(table))} "
             "ORDER BY ordinal_position"
         )
         return [str(r[0]).lower() for r in rows]
@@ -143,7 +148,8 @@ class Dialect:
     def list_tables(self, wh: Warehouse, schema: str) -> list[str]:
         """Table names of `schema`, sorted."""
         rows = wh.fetchall(
-            f"SELECT table_name FROM information_schema.tables WHERE table_schema = {self.literal(schema)} "
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = {self.literal(self.canonical(schema))} "
             "ORDER BY table_name"
         )
         return [str(r[0]) for r in rows]

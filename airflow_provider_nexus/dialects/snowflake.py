@@ -55,23 +55,9 @@ class SnowflakeDialect(Dialect):
         """The case Snowflake stores `name` in when it is written unquoted (other names as given)."""
         return name.upper() if _FOLDABLE.fullmatch(name) else name
 
-    def quote(self, name: str) -> str:
-        return super().quote(self.canonical(str(name)))
-
-    def list_columns(self, wh: Warehouse, schema: str, table: str) -> list[str]:
-        rows = wh.fetchall(
-            "SELECT column_name FROM information_schema.columns "
-            f"WHERE table_schema = {self.literal(self.canonical(schema))} "
-            f"AND table_name = {self.literal(self.canonical(table))} ORDER BY ordinal_position"
-        )
-        return [str(r[0]).lower() for r in rows]
-
     def list_tables(self, wh: Warehouse, schema: str) -> list[str]:
-        rows = wh.fetchall(
-            "SELECT table_name FROM information_schema.tables "
-            f"WHERE table_schema = {self.literal(self.canonical(schema))} ORDER BY table_name"
-        )
-        return sorted(str(r[0]).lower() for r in rows)
+        """Lower-cased, like every other dialect's names (the catalog keeps them upper case)."""
+        return sorted(name.lower() for name in super().list_tables(wh, schema))
 
     # -- literals --------------------------------------------------------------------------
     def string_literal(self, value: str) -> str:

@@ -86,9 +86,10 @@ def prune_retracted(
     Each horizon is one DELETE, atomic on its own.
     """
     d = wh.dialect
+    present = set(wh.tables(schemas.core))
     pruned: dict[str, int] = {}
     for h in retraction_horizons(wh, schemas, entity_types, models):
-        if not wh.table_exists(schemas.core, retracted_table_name(h.model)):
+        if retracted_table_name(h.model) not in present:
             continue
         table = d.table(schemas.core, retracted_table_name(h.model))
         old = f"{d.quote(RETRACTED_AT)} <= {d.literal(h.until)}"
