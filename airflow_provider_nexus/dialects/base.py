@@ -258,6 +258,15 @@ class Dialect:
         yield
 
     # -- added for identity resolution ---------------------------------------------------------
+    def row_ids(self, order_by: str) -> str:
+        """A window expression numbering rows 1..n in no promised order.
+
+        Resolution numbers identifiers and groups this way: any numbering will do, and skipping
+        the sort saves a pass over millions of strings. `order_by` is used only where the engine
+        requires ROW_NUMBER to be ordered.
+        """
+        return "ROW_NUMBER() OVER ()"
+
     def binary_collate(self, expr: str) -> str:
         """`expr` compared byte-wise (code-point order), whatever the database's collation.
 

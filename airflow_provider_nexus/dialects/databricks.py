@@ -107,6 +107,10 @@ class DatabricksDialect(Dialect):
         # collect_set drops NULLs and duplicates; array_sort orders byte-wise, like the others.
         return f"array_join(array_sort(collect_set({expr})), {self.string_literal(sep)})"
 
+    def row_ids(self, order_by: str) -> str:
+        """Databricks requires ROW_NUMBER to have an ORDER BY."""
+        return f"ROW_NUMBER() OVER (ORDER BY {order_by})"
+
     def binary_collate(self, expr: str) -> str:
         """Databricks compares strings byte-wise under its default ``UTF8_BINARY`` collation, the
         order this method promises, so `expr` is returned unchanged. (A schema or table created

@@ -98,6 +98,10 @@ class SnowflakeDialect(Dialect):
     def string_agg_distinct(self, expr: str, sep: str = ",") -> str:
         return f"LISTAGG(DISTINCT {expr}, {self.string_literal(sep)}) WITHIN GROUP (ORDER BY {expr})"
 
+    def row_ids(self, order_by: str) -> str:
+        """Snowflake requires ROW_NUMBER to have an ORDER BY."""
+        return f"ROW_NUMBER() OVER (ORDER BY {order_by})"
+
     def binary_collate(self, expr: str) -> str:
         """Snowflake compares strings without a collation unless one is set on the column, the
         schema/database (DEFAULT_DDL_COLLATION) or the expression; without one the comparison is

@@ -66,15 +66,6 @@ def connected_components(
     if max_rounds < 1:
         raise ValueError("max_rounds must be at least 1")
     cur, nxt = scratch("cc_p0"), scratch("cc_p1")
-    # Nodes without an edge are their own component: they never enter the loop. A join, not
-    # `IN (...) OR IN (...)`: PostgreSQL runs that as a per-row scan once the edges outgrow work_mem.
-    replace_table(
-        wh,
-        cur,
-        f"SELECT n.node, n.node AS parent FROM ({nodes_sql}) n JOIN (SELECT DISTINCT x.node FROM "
-        f"(SELECT a AS node FROM {edges} UNION ALL SELECT b AS node FROM {edges}) x) e ON e.node = n.node",
-        temp=temp,
-    )
     result = ComponentsResult()
     changed = -1
     live_edges = edges
@@ -83,22 +74,33 @@ def connected_components(
     pruned = False
     for round_no in range(1, max_rounds + 1):
         started = time.perf_counter()
-        # `old` is the node's parent before the round (k = 0), so the change count needs no join.
-        # `settled`: the node's parent p is a root (P(p) = p) that no edge with differently
-        # labelled ends touches. Then every edge at p's nodes stays inside them, so they are one
-        # whole component, all pointing at its smallest node: a fixpoint, never changed again.
-        if round_no == 1:  # every edge still joins two different labels: nothing is settled
-            act, act_join, settled = "", "", "0"
+        if round_no == 1:
+            # Every node is still its own parent, so H(x) is the smallest of x and its neighbours:
+            # one aggregate over the edges, no parent table to join (nodes without an edge never
+            # enter the loop). Nothing is settled yet.
+            replace_table(
+                wh,
+                nxt,
+                f"""WITH h AS (
+    SELECT node, LEAST(node, min(p)) AS parent
+    FROM (SELECT a AS node, b AS p FROM {edges} UNION ALL SELECT b, a FROM {edges}) x
+    GROUP BY node
+)
+SELECT h.node, g.parent, CASE WHEN g.parent <> h.node THEN 1 ELSE 0 END AS changed, 0 AS settled
+FROM h JOIN h g ON g.node = h.parent""",
+                temp=temp,
+            )
         else:
-            # an anti-join on the distinct active roots (a correlated NOT EXISTS in the select list
-            # is re-run per row on PostgreSQL; plain UNION is not valid on BigQuery)
-            act = ", act AS (SELECT DISTINCT x.p FROM (SELECT pa AS p FROM ep UNION ALL SELECT pb FROM ep) x)"
-            act_join = " LEFT JOIN act x ON x.p = g.node"
-            settled = "CASE WHEN h.old = g.node AND g.old = g.node AND x.p IS NULL THEN 1 ELSE 0 END"
-        replace_table(
-            wh,
-            nxt,
-            f"""WITH ep AS (
+            # `old` is the node's parent before the round (k = 0), so the change count needs no
+            # join. `settled`: the node's parent p is a root (P(p) = p) that no edge with
+            # differently labelled ends touches. Then every edge at p's nodes stays inside them,
+            # so they are one whole component, all pointing at its smallest node: a fixpoint,
+            # never changed again. The active roots are an anti-join (a correlated NOT EXISTS in
+            # the select list is re-run per row on PostgreSQL; plain UNION is not valid on BigQuery).
+            replace_table(
+                wh,
+                nxt,
+                f"""WITH ep AS (
     SELECT e.a, e.b, pa.parent AS pa, pb.parent AS pb
     FROM {live_edges} e
     JOIN {cur} pa ON pa.node = e.a
@@ -112,14 +114,16 @@ def connected_components(
     UNION ALL SELECT pb, pa, 1 FROM ep WHERE pa < pb
 ), h AS (
     SELECT node, min(p) AS parent, min(CASE WHEN k = 0 THEN p END) AS old FROM cand GROUP BY node
-){act}
-SELECT h.node, g.parent, CASE WHEN g.parent <> h.old THEN 1 ELSE 0 END AS changed, {settled} AS settled
-FROM h JOIN h g ON g.node = h.parent{act_join}""",
-            temp=temp,
-        )
+), act AS (SELECT DISTINCT x.p FROM (SELECT pa AS p FROM ep UNION ALL SELECT pb FROM ep) x)
+SELECT h.node, g.parent, CASE WHEN g.parent <> h.old THEN 1 ELSE 0 END AS changed,
+    CASE WHEN h.old = g.node AND g.old = g.node AND x.p IS NULL THEN 1 ELSE 0 END AS settled
+FROM h JOIN h g ON g.node = h.parent LEFT JOIN act x ON x.p = g.node""",
+                temp=temp,
+            )
         row = wh.fetchone(f"SELECT sum(changed), sum(settled), count(*) FROM {nxt}") or (0, 0, 0)
         changed, n_settled, n_live = (int(x or 0) for x in row)
-        drop_table(wh, cur, temp=temp)
+        if round_no > 1:
+            drop_table(wh, cur, temp=temp)
         if changed and n_settled and n_settled * 4 >= n_live:
             # set the finished components aside; the next rounds run on the rest only
             if pruned:

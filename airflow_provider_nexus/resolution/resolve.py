@@ -504,11 +504,11 @@ class _Resolver:
             s.batch_rows = total
         self._ensure_state_table("state")  # written by DML on every path (the others: `_rebuild`)
 
-        # 1. identifiers with dense node ids in byte order, and (source, edge_id) groups ---------
+        # 1. identifiers and (source, edge_id) groups, numbered densely in no particular order -----
         blocked = self.noise.blocked_predicate(self.d, "i.itype", "i.ivalue")
         stats = self.ctas(
             "stats",
-            f"""SELECT ROW_NUMBER() OVER (ORDER BY {bin_("i.itype")}, {bin_("i.ivalue")}) AS node,
+            f"""SELECT {self.d.row_ids(f"{bin_('i.itype')}, {bin_('i.ivalue')}")} AS node,
     i.itype, i.ivalue, i.first_seen_at, i.last_seen_at, i.n_rows, {blocked} AS is_blocked
 FROM (
     SELECT identifier_type AS itype, identifier_value AS ivalue, min(occurred_at) AS first_seen_at,
@@ -518,22 +518,21 @@ FROM (
         )
         groups_t = self._rebuild(
             "groups",
-            f"""SELECT ROW_NUMBER() OVER (ORDER BY {bin_("g.source")}, {bin_("g.edge_id")}) AS gid,
-    g.source, g.edge_id
+            f"""SELECT {self.d.row_ids(f"{bin_('g.source')}, {bin_('g.edge_id')}")} AS gid, g.source, g.edge_id
 FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
       WHERE {where} AND edge_id IS NOT NULL) g""",
         )
-        # memberships: the distinct (group, identifier) pairs first (one pass over core), then two
-        # joins on those pairs only
+        # memberships: core rows joined to their group and node first, then counted per integer
+        # pair (a (group, identifier) pair is nearly always one row, so counting the string keys
+        # first would shrink nothing and cost a second string aggregate)
         members_t = self._rebuild(
             "members",
-            f"""SELECT g.gid, n.node, c.n_rows
-FROM (SELECT COALESCE(source, '') AS source, edge_id, identifier_type AS itype,
-          identifier_value AS ivalue, count(*) AS n_rows
-      FROM {self.core} WHERE {where} AND edge_id IS NOT NULL
-      GROUP BY COALESCE(source, ''), edge_id, identifier_type, identifier_value) c
-JOIN {groups_t} g ON g.source = c.source AND g.edge_id = c.edge_id
-JOIN {stats} n ON n.itype = c.itype AND n.ivalue = c.ivalue""",
+            f"""SELECT g.gid, n.node, count(*) AS n_rows
+FROM {self.core} c
+JOIN {groups_t} g ON g.source = COALESCE(c.source, '') AND g.edge_id = c.edge_id
+JOIN {stats} n ON n.itype = c.identifier_type AND n.ivalue = c.identifier_value
+WHERE {self.where("c")} AND c.edge_id IS NOT NULL
+GROUP BY g.gid, n.node""",
         )
         # per-node flags without the strings (those stay in `stats`, joined back by node id)
         flags = self.ctas(
@@ -544,7 +543,9 @@ FROM {stats} n
 LEFT JOIN (SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node) g ON g.node = n.node""",
         )
         # 2. edges: a star from each group to its smallest linkable node ---------------------------
-        edges = self._star_edges(members_t, flags)
+        # hubs and blocked values link nothing: filter the memberships only if there are any
+        noisy = self.count(f"SELECT count(*) FROM {flags} WHERE is_hub OR is_blocked")
+        edges = self._star_edges(members_t, flags if noisy else None)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
         labels = self._components(s, f"SELECT node FROM {flags} WHERE NOT is_blocked", edges)
@@ -568,8 +569,8 @@ JOIN {stats} n ON n.node = l.node
 JOIN {flags} f ON f.node = l.node"""
         cur = self.ctas(
             "cur",
-            f"""SELECT l.node, n.first_seen_at, n.last_seen_at, f.is_hub, l.label AS cid,
-    {prev}""",
+            f"""SELECT l.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, f.n_groups, f.is_hub,
+    l.label AS cid, {prev}""",
         )
         if map_before:
             prev_size = self.ctas(
@@ -582,7 +583,7 @@ JOIN {flags} f ON f.node = l.node"""
                 f"SELECT CAST(NULL AS {self.d.text_type}) AS entity_id, CAST(0 AS {self.d.bigint_type}) AS n_prev "
                 "WHERE FALSE",
             )
-        new = self._assign_ids(s, cur, prev_size, names=stats, taken=prev_size, ordered=True)
+        new = self._assign_ids(s, cur, prev_size, taken=prev_size)
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "comp")
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
@@ -603,15 +604,16 @@ JOIN {flags} f ON f.node = l.node"""
             delete, m = self.d.delete_target(self.map, "m")
             self.write(f"{delete} WHERE {gone(m)}")
         s.log_rows = s.removed
-        self._write_log_and_map(s, new, stats)
+        self._write_log_and_map(s, new)
         self._rebuild(
             "nodes",
-            f"""SELECT n.node, n.itype AS identifier_type, n.ivalue AS identifier_value, n.first_seen_at,
-    n.last_seen_at, n.n_rows, f.n_groups, n.is_blocked, f.is_hub, l.label, w.entity_id
-FROM {stats} n
-JOIN {flags} f ON f.node = n.node
-LEFT JOIN {labels} l ON l.node = n.node
-LEFT JOIN {new} w ON w.node = n.node""",
+            f"""SELECT node, itype AS identifier_type, ivalue AS identifier_value, first_seen_at, last_seen_at,
+    n_rows, n_groups, FALSE AS is_blocked, is_hub, label, entity_id
+FROM {new}
+UNION ALL
+SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, f.n_groups, TRUE, FALSE,
+    CAST(NULL AS {self.d.bigint_type}), CAST(NULL AS {self.d.text_type})
+FROM {stats} n JOIN {flags} f ON f.node = n.node WHERE n.is_blocked""",
         )
         # after the writes the map holds exactly the linkable (not blocked) identifiers: one per label row
         s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
@@ -808,8 +810,8 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
         # 6. ids --------------------------------------------------------------------------------
         cur = self.ctas(
             "cur",
-            f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.is_hub, l.label AS cid,
-    n.prev_eid, n.prev_hub, n.prev_first, n.prev_last
+            f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, n.n_groups, n.is_hub,
+    l.label AS cid, n.prev_eid, n.prev_hub, n.prev_first, n.prev_last
 FROM {tn} n JOIN {labels} l ON l.node = n.node""",
         )
         # sizes in the previous map, identifiers that are leaving included (as on the full path)
@@ -817,7 +819,7 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
             "prev_size",
             f"SELECT prev_eid AS entity_id, count(*) AS n_prev FROM {tn} WHERE prev_eid IS NOT NULL GROUP BY prev_eid",
         )
-        new = self._assign_ids(s, cur, prev_size, names=cur, taken=self.nodes_t, ordered=False)
+        new = self._assign_ids(s, cur, prev_size, taken=self.nodes_t)
         # 7. writes -----------------------------------------------------------------------------
         gone = f"(SELECT itype, ivalue FROM {tn} WHERE is_gone AND prev_eid IS NOT NULL)"
         s.removed = self.count(f"SELECT count(*) FROM {gone} g")
@@ -833,7 +835,7 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
                 f"AND g.ivalue = {m}.identifier_value)"
             )
         s.log_rows = s.removed
-        self._write_log_and_map(s, new, cur)
+        self._write_log_and_map(s, new)
         self.write(d.delete_matching_keys(self.members_t, pc, ["gid", "node"]))
         self.write(
             f"INSERT INTO {self.members_t} (gid, node, n_rows) SELECT gid, node, n_rows FROM {pc} WHERE n_rows > 0"
@@ -844,9 +846,8 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
         )
         self.write(
             f"""INSERT INTO {self.nodes_t} ({", ".join(NODES_COLUMNS)})
-SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, n.n_groups, FALSE, n.is_hub,
-    l.label, w.entity_id
-FROM {tn} n JOIN {labels} l ON l.node = n.node JOIN {new} w ON w.node = n.node
+SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, FALSE, is_hub, label, entity_id
+FROM {new}
 UNION ALL
 SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, TRUE, FALSE, NULL, NULL
 FROM {upd} WHERE is_blocked AND NOT is_gone"""
@@ -902,48 +903,30 @@ WHERE g.node <> r.rep""",
         )
         return labels
 
-    def _assign_ids(
-        self,
-        s: ResolutionSummary,
-        cur: str,
-        prev_size: str,
-        *,
-        names: str,
-        taken: str,
-        ordered: bool,
-    ) -> str:
+    def _assign_ids(self, s: ResolutionSummary, cur: str, prev_size: str, *, taken: str) -> str:
         """The `new` table: every node of `cur` with its entity id, log reason and changed flag.
 
-        `cur` has node, first/last seen, is_hub, cid (component), prev_eid and the previous map
-        values (and itype, ivalue unless ``ordered``); `names` is a relation with node, itype and
-        ivalue for every node of `cur` (the strings are joined back by node id only where needed); `prev_size` counts the previous identifiers of every entity in
-        `cur`; `taken` is a relation with an ``entity_id`` column holding every id in use.
-        ``ordered``: node ids follow the byte order of identifiers, so the smallest node of a
-        component is its smallest identifier.
+        `cur` has node, itype, ivalue, first/last seen, n_rows, n_groups, is_hub, cid (component),
+        prev_eid and the previous map values (`new` carries them on, so the writes need no join); `prev_size` counts the previous identifiers of every entity in `cur`;
+        `taken` is a relation with an ``entity_id`` column holding every id in use.
         """
         lit, bin_ = self.lit, self.bin
-        if ordered:
-            cmin = self.ctas(
-                "cmin",
-                f"SELECT DISTINCT cid, cid AS first_node, cid AS rank_key FROM {cur}",
-            )
-        else:
-            cmin = self.ctas(
-                "cmin",
-                f"""SELECT cid, node AS first_node, DENSE_RANK() OVER (ORDER BY {bin_("itype")}, {bin_("ivalue")}) AS rank_key
-FROM (
-    SELECT cid, node, itype, ivalue,
-        ROW_NUMBER() OVER (PARTITION BY cid ORDER BY {bin_("itype")}, {bin_("ivalue")}) AS rn
-    FROM {cur}
-) t WHERE rn = 1""",
-            )
+        # each component's smallest identifier (byte order): two aggregates, no sort
+        cmin = self.ctas(
+            "cmin",
+            f"""SELECT c.cid, k.itype, min({bin_("c.ivalue")}) AS ivalue
+FROM {cur} c
+JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {cur} GROUP BY cid) k
+  ON k.cid = c.cid AND {bin_("c.itype")} = k.itype
+GROUP BY c.cid, k.itype""",
+        )
         # each previous entity is claimed by the component holding most of its identifiers
         # (tie: the component with the smaller smallest identifier)
         claim = self.ctas(
             "claim",
             f"""SELECT prev_eid, cid FROM (
     SELECT c.prev_eid, c.cid,
-        ROW_NUMBER() OVER (PARTITION BY c.prev_eid ORDER BY c.n DESC, k.rank_key) AS rn
+        ROW_NUMBER() OVER (PARTITION BY c.prev_eid ORDER BY c.n DESC, {bin_("k.itype")}, {bin_("k.ivalue")}) AS rn
     FROM (SELECT prev_eid, cid, count(*) AS n FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid, cid) c
     JOIN {cmin} k ON k.cid = c.cid
 ) t WHERE rn = 1""",
@@ -957,15 +940,14 @@ FROM (
     FROM {claim} c JOIN {prev_size} s ON s.entity_id = c.prev_eid
 ) t WHERE rn = 1""",
         )
-        birth = self.entity_hash("n.itype", "n.ivalue")
-        split_id = self.entity_hash("n.itype", "n.ivalue", lit("split"))
+        birth = self.entity_hash("k.itype", "k.ivalue")
+        split_id = self.entity_hash("k.itype", "k.ivalue", lit("split"))
         # Only if that id is taken too (the same identifier split off twice): a run-specific one.
         run_split_id = self.entity_hash("n.itype", "n.ivalue", lit("split"), lit(self.run_id))
         comp0 = self.ctas(
             "comp0",
-            f"""SELECT k.cid, s.entity_id AS survivor, n.itype, n.ivalue, {birth} AS birth, {split_id} AS split_id
+            f"""SELECT k.cid, s.entity_id AS survivor, k.itype, k.ivalue, {birth} AS birth, {split_id} AS split_id
 FROM {cmin} k
-JOIN {names} n ON n.node = k.first_node
 LEFT JOIN {surv} s ON s.cid = k.cid""",
         )
         # A birth id already in use (only after a split) gets the identifier's split id, which
@@ -994,8 +976,8 @@ LEFT JOIN (
         )
         new = self.ctas(
             "new",
-            f"""SELECT cur.node, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
-    cur.is_hub, cur.prev_eid,
+            f"""SELECT cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
+    cur.n_rows, cur.n_groups, cur.is_hub, cur.cid AS label, cur.prev_eid,
     CASE WHEN cur.prev_eid IS NULL THEN
             CASE WHEN comp.survivor IS NULL THEN 'born' ELSE 'accreted' END
         WHEN cur.prev_eid = comp.entity_id THEN NULL
@@ -1022,8 +1004,8 @@ FROM {new}"""
         "entity_type, identifier_type, identifier_value, entity_id, previous_entity_id, reason, run_id, resolved_at"
     )
 
-    def _write_log_and_map(self, s: ResolutionSummary, new: str, names: str) -> None:
-        """Log and map writes from `new`; `names` gives node -> itype, ivalue."""
+    def _write_log_and_map(self, s: ResolutionSummary, new: str) -> None:
+        """Log and map writes from `new`."""
         et, rid, ra = (
             self.lit(self.entity_type),
             self.lit(self.run_id),
@@ -1033,21 +1015,18 @@ FROM {new}"""
         if self._reasons:
             self.write(
                 f"""INSERT INTO {self.log} ({self._log_cols})
-SELECT {et}, x.itype, x.ivalue, n.entity_id, n.prev_eid, n.reason, {rid}, {ra}
-FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.reason IS NOT NULL"""
+SELECT {et}, itype, ivalue, entity_id, prev_eid, reason, {rid}, {ra} FROM {new} WHERE reason IS NOT NULL"""
             )
         if s.changed_rows:
             delete, m = self.d.delete_target(self.map, "m")
             self.write(
-                f"{delete} WHERE EXISTS (SELECT 1 FROM {new} n JOIN {names} x ON x.node = n.node "
-                f"WHERE n.changed AND n.prev_eid IS NOT NULL AND x.itype = {m}.identifier_type "
-                f"AND x.ivalue = {m}.identifier_value)"
+                f"{delete} WHERE EXISTS (SELECT 1 FROM {new} n WHERE n.changed AND n.prev_eid IS NOT NULL "
+                f"AND n.itype = {m}.identifier_type AND n.ivalue = {m}.identifier_value)"
             )
             self.write(
                 f"""INSERT INTO {self.map} (entity_type, identifier_type, identifier_value, entity_id,
     first_seen_at, last_seen_at, resolved_at, is_hub)
-SELECT {et}, x.itype, x.ivalue, n.entity_id, n.first_seen_at, n.last_seen_at, {ra}, n.is_hub
-FROM {new} n JOIN {names} x ON x.node = n.node WHERE n.changed"""
+SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub FROM {new} WHERE changed"""
             )
 
     def _finish(self, s: ResolutionSummary, *, loaded_high: Any, loaded_rows: int) -> None:
