@@ -577,13 +577,9 @@ JOIN {flags} f ON f.node = l.node"""
                 "prev_size",
                 f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id",
             )
+            new = self._assign_ids(s, cur, prev_size, taken=prev_size)
         else:
-            prev_size = self.ctas(
-                "prev_size",
-                f"SELECT CAST(NULL AS {self.d.text_type}) AS entity_id, CAST(0 AS {self.d.bigint_type}) AS n_prev "
-                "WHERE FALSE",
-            )
-        new = self._assign_ids(s, cur, prev_size, taken=prev_size)
+            new = self._assign_first_ids(s, cur)
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "comp")
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
@@ -920,15 +916,7 @@ WHERE g.node <> r.rep""",
         `taken` is a relation with an ``entity_id`` column holding every id in use.
         """
         lit, bin_ = self.lit, self.bin
-        # each component's smallest identifier (byte order): two aggregates, no sort
-        cmin = self.ctas(
-            "cmin",
-            f"""SELECT c.cid, k.itype, min({bin_("c.ivalue")}) AS ivalue
-FROM {cur} c
-JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {cur} GROUP BY cid) k
-  ON k.cid = c.cid AND {bin_("c.itype")} = k.itype
-GROUP BY c.cid, k.itype""",
-        )
+        cmin = self._smallest_identifiers(cur)
         # each previous entity is claimed by the component holding most of its identifiers
         # (tie: the component with the smaller smallest identifier)
         claim = self.ctas(
@@ -1007,6 +995,34 @@ LEFT JOIN {claim} cl ON cl.prev_eid = cur.prev_eid""",
 FROM {new}"""
         ) or (0, 0, 0, 0, 0, 0)
         s.born, s.accreted, s.merged, s.split, s.changed_rows, self._reasons = (int(x or 0) for x in counts)
+        return new
+
+    def _smallest_identifiers(self, cur: str) -> str:
+        """Each component's smallest identifier (byte order): two aggregates, no sort."""
+        bin_ = self.bin
+        return self.ctas(
+            "cmin",
+            f"""SELECT c.cid, k.itype, min({bin_("c.ivalue")}) AS ivalue
+FROM {cur} c
+JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {cur} GROUP BY cid) k
+  ON k.cid = c.cid AND {bin_("c.itype")} = k.itype
+GROUP BY c.cid, k.itype""",
+        )
+
+    def _assign_first_ids(self, s: ResolutionSummary, cur: str) -> str:
+        """`_assign_ids` when there is no previous map: every component is born with the birth id
+        of its smallest identifier (no claims, no survivors, no id in use to avoid)."""
+        cmin = self._smallest_identifiers(cur)
+        comp = self.ctas("comp", f"SELECT cid, {self.entity_hash('itype', 'ivalue')} AS entity_id FROM {cmin}")
+        new = self.ctas(
+            "new",
+            f"""SELECT cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
+    cur.n_rows, cur.n_groups, cur.is_hub, cur.cid AS label, cur.prev_eid, 'born' AS reason, TRUE AS changed
+FROM {cur} cur JOIN {comp} comp ON comp.cid = cur.cid""",
+        )
+        s.born = self.count(f"SELECT count(*) FROM {comp}")
+        s.accreted = s.merged = s.split = 0
+        s.changed_rows = self._reasons = self.count(f"SELECT count(*) FROM {new}")
         return new
 
     _log_cols = (
