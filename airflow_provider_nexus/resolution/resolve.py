@@ -580,7 +580,7 @@ JOIN {flags} f ON f.node = l.node"""
             new = self._assign_ids(s, cur, prev_size, taken=prev_size)
         else:
             new = self._assign_first_ids(s, cur)
-        self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "comp")
+        self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
             return (
@@ -949,6 +949,12 @@ LEFT JOIN {surv} s ON s.cid = k.cid""",
         )
         # A birth id already in use (only after a split) gets the identifier's split id, which
         # depends on the data alone, so every engine and every run naming gives the same id.
+        # the candidate ids already in use, found in one pass over `taken`
+        in_use = self.ctas(
+            "in_use",
+            f"""SELECT DISTINCT entity_id FROM {taken} WHERE entity_id IN (
+    SELECT birth FROM {comp0} WHERE survivor IS NULL UNION ALL SELECT split_id FROM {comp0} WHERE survivor IS NULL)""",
+        )
         comp = self.ctas(
             "comp",
             f"""SELECT n.cid, n.survivor, COALESCE(n.survivor, CASE
@@ -957,14 +963,8 @@ LEFT JOIN {surv} s ON s.cid = k.cid""",
         ELSE {run_split_id} END)
     AS entity_id
 FROM {comp0} n
-LEFT JOIN (
-    SELECT DISTINCT entity_id FROM {taken}
-    WHERE entity_id IN (SELECT birth FROM {comp0} WHERE survivor IS NULL)
-) t ON t.entity_id = n.birth AND n.survivor IS NULL
-LEFT JOIN (
-    SELECT DISTINCT entity_id FROM {taken}
-    WHERE entity_id IN (SELECT split_id FROM {comp0} WHERE survivor IS NULL)
-) t2 ON t2.entity_id = n.split_id AND n.survivor IS NULL""",
+LEFT JOIN {in_use} t ON t.entity_id = n.birth AND n.survivor IS NULL
+LEFT JOIN {in_use} t2 ON t2.entity_id = n.split_id AND n.survivor IS NULL""",
         )
         eq = self.d.null_safe_equal
         same = (
