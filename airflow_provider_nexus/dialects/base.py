@@ -258,14 +258,14 @@ class Dialect:
         yield
 
     # -- added for identity resolution ---------------------------------------------------------
-    def row_ids(self, order_by: str) -> str:
-        """A window expression numbering rows 1..n in no promised order.
+    def row_ids(self, order_by: str, partition_by: str = "") -> str:
+        """A window expression numbering rows 1..n (per `partition_by`) in no promised order.
 
         Resolution numbers identifiers and groups this way: any numbering will do, and skipping
         the sort saves a pass over millions of strings. `order_by` is used only where the engine
         requires ROW_NUMBER to be ordered.
         """
-        return "ROW_NUMBER() OVER ()"
+        return f"ROW_NUMBER() OVER ({partition_clause(partition_by)})"
 
     def binary_collate(self, expr: str) -> str:
         """`expr` compared byte-wise (code-point order), whatever the database's collation.
@@ -277,6 +277,11 @@ class Dialect:
         `expr` unchanged where the default is already binary).
         """
         return f'{expr} COLLATE "C"'
+
+
+def partition_clause(partition_by: str) -> str:
+    """The PARTITION BY clause of a window, or nothing."""
+    return f"PARTITION BY {partition_by}" if partition_by else ""
 
 
 def _utc_naive(value: dt.datetime) -> dt.datetime:

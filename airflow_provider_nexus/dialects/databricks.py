@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.base import Dialect, partition_clause
 
 if TYPE_CHECKING:
     from airflow_provider_nexus.warehouse import Warehouse
@@ -107,9 +107,9 @@ class DatabricksDialect(Dialect):
         # collect_set drops NULLs and duplicates; array_sort orders byte-wise, like the others.
         return f"array_join(array_sort(collect_set({expr})), {self.string_literal(sep)})"
 
-    def row_ids(self, order_by: str) -> str:
+    def row_ids(self, order_by: str, partition_by: str = "") -> str:
         """Databricks requires ROW_NUMBER to have an ORDER BY."""
-        return f"ROW_NUMBER() OVER (ORDER BY {order_by})"
+        return f"ROW_NUMBER() OVER ({partition_clause(partition_by)} ORDER BY {order_by})"
 
     def binary_collate(self, expr: str) -> str:
         """Databricks compares strings byte-wise under its default ``UTF8_BINARY`` collation, the

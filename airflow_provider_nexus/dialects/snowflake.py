@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.base import Dialect, partition_clause
 from airflow_provider_nexus.errors import NexusDataError
 
 if TYPE_CHECKING:
@@ -98,9 +98,9 @@ class SnowflakeDialect(Dialect):
     def string_agg_distinct(self, expr: str, sep: str = ",") -> str:
         return f"LISTAGG(DISTINCT {expr}, {self.string_literal(sep)}) WITHIN GROUP (ORDER BY {expr})"
 
-    def row_ids(self, order_by: str) -> str:
+    def row_ids(self, order_by: str, partition_by: str = "") -> str:
         """Snowflake requires ROW_NUMBER to have an ORDER BY."""
-        return f"ROW_NUMBER() OVER (ORDER BY {order_by})"
+        return f"ROW_NUMBER() OVER ({partition_clause(partition_by)} ORDER BY {order_by})"
 
     def binary_collate(self, expr: str) -> str:
         """Snowflake compares strings without a collation unless one is set on the column, the

@@ -11,8 +11,9 @@ starts as its own parent; each round is one ``CREATE TABLE AS`` statement that c
 and the loop stops when no parent changed. Labels only decrease and stay inside the component,
 so the loop terminates; at the fixpoint every edge has P(u) = P(v) and P(P(x)) = P(x), so every
 component carries one label, which is its smallest node id (the smallest node is always a root).
-Only edges whose ends still carry different labels take part in a round, so late rounds are
-cheap. Nodes without any edge are their own component and never enter the loop; each round's
+Round 1 needs no parent table: every node is its own parent, so H(x) is the smallest of x and
+its neighbours, one aggregate over the edges. Only edges whose ends still carry different
+labels take part in a later round, so late rounds are cheap. Nodes without any edge are their own component and never enter the loop; each round's
 table carries a changed flag, so counting changes needs no join. From round 2 on it also flags
 *settled* nodes: their parent p is a root that no differently-labelled edge touches, so p's
 nodes are one whole component already pointing at its smallest node (a fixpoint). When at least
@@ -57,7 +58,8 @@ def connected_components(
     """Label every node with the smallest node id of its connected component.
 
     nodes_sql: a SELECT with one integer column ``node`` (distinct).
-    edges: a relation with integer columns ``a``, ``b`` (undirected; each pair once is enough).
+    edges: a relation with integer columns ``a``, ``b`` (undirected; each pair once is enough);
+        both ends of every edge must be nodes of `nodes_sql` (round 1 reads the edges alone).
     labels: the table to create, with columns ``node, label``.
     scratch: turns a short name into a qualified scratch-table name.
     temp: create the round tables and `labels` as temporary tables (unqualified scratch names).

@@ -666,8 +666,7 @@ FROM {stats} n JOIN {flags} f ON f.node = n.node WHERE n.is_blocked""",
         plus, minus_ = "CASE WHEN sign = 1 THEN occurred_at END", "CASE WHEN sign = -1 THEN occurred_at END"
         bn = self.ctas(
             "bn",
-            f"""SELECT CASE WHEN o.node IS NULL THEN {int(st.max_node)} + ROW_NUMBER() OVER (
-            PARTITION BY o.node IS NULL ORDER BY {bin_("i.itype")}, {bin_("i.ivalue")})
+            f"""SELECT CASE WHEN o.node IS NULL THEN {int(st.max_node)} + {d.row_ids(f"{bin_('i.itype')}, {bin_('i.ivalue')}", "o.node IS NULL")}
         ELSE o.node END AS node,
     i.itype, i.ivalue, o.node IS NULL AS is_new,
     CASE WHEN o.node IS NULL THEN {blocked} ELSE o.is_blocked END AS is_blocked,
@@ -692,7 +691,7 @@ WHERE o.node IS NOT NULL OR i.b_rows > 0""",
         )
         newg = self.ctas(
             "newg",
-            f"""SELECT {int(st.max_gid)} + ROW_NUMBER() OVER (ORDER BY {bin_("source")}, {bin_("edge_id")}) AS gid,
+            f"""SELECT {int(st.max_gid)} + {d.row_ids(f"{bin_('source')}, {bin_('edge_id')}")} AS gid,
     source, edge_id
 FROM {bg} WHERE gid IS NULL""",
         )
