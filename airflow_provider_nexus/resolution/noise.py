@@ -137,6 +137,13 @@ class NoiseRules:
         )
         return f"CASE {type_expr} {whens} ELSE {default} END"
 
+    @property
+    def is_empty(self) -> bool:
+        """True when the rules block nothing and make no hubs: no identifier is ever flagged."""
+        return not (
+            self.blocked_values or self.blocked_patterns or self.hub_limits or self.default_hub_limit is not None
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "blocked_values": [list(p) for p in self.blocked_values],

@@ -412,10 +412,11 @@ class _Resolver:
                     run_statement(self.wh, sql)
                 if self.before_commit is not None:
                     self.before_commit(self.wh)
-        s.blocked, s.hubs = self.wh.fetchone(
-            f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END) FROM {self.nodes_t}"
-        ) or (0, 0)
-        s.blocked, s.hubs = int(s.blocked or 0), int(s.hubs or 0)
+        if not self.noise.is_empty:  # without rules nothing is flagged (a rule change forces a full run)
+            s.blocked, s.hubs = self.wh.fetchone(
+                f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END) FROM {self.nodes_t}"
+            ) or (0, 0)
+            s.blocked, s.hubs = int(s.blocked or 0), int(s.hubs or 0)
         # On failure the session's end (or the rollback) removes the scratch tables.
         for name in self._scratch_names:
             drop_table(self.wh, name, temp=True)
@@ -1062,14 +1063,16 @@ SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub
         )
         self.write(f"DELETE FROM {self.audit} WHERE entity_type = {et} AND run_id = {rid}")
         rows_col = self.d.quote("rows")
-        # reads the nodes as written above (queued writes run in order)
-        self.write(
-            f"""INSERT INTO {self.audit} (entity_type, identifier_type, identifier_value, kind, edge_groups,
+        # reads the nodes as written above (queued writes run in order); without rules there is
+        # nothing to list, so the scan of every node is skipped
+        if not self.noise.is_empty:
+            self.write(
+                f"""INSERT INTO {self.audit} (entity_type, identifier_type, identifier_value, kind, edge_groups,
     {rows_col}, run_id, seen_at)
 SELECT {et}, identifier_type, identifier_value, CASE WHEN is_blocked THEN 'blocked' ELSE 'hub' END,
     n_groups, n_rows, {rid}, {ra}
 FROM {self.nodes_t} WHERE is_blocked OR is_hub"""
-        )
+            )
         big, d = self.d.bigint_type, self.d
         self.write(f"DELETE FROM {self.state_t} WHERE TRUE")  # BigQuery wants a WHERE
         self.write(
