@@ -13,8 +13,9 @@ so the loop terminates; at the fixpoint every edge has P(u) = P(v) and P(P(x)) =
 component carries one label, which is its smallest node id (the smallest node is always a root).
 Round 1 needs no parent table: every node is its own parent, so H(x) is the smallest of x and
 its neighbours, one aggregate over the edges. Only edges whose ends still carry different
-labels take part in a later round, so late rounds are cheap. Nodes without any edge are their own component and never enter the loop; each round's
-table carries a changed flag, so counting changes needs no join. From round 2 on it also flags
+labels take part in a later round, so late rounds are cheap. Nodes without any edge are their
+own component and never enter the loop; each round's table carries a changed flag, so counting
+changes needs no join. From round 2 on it also flags
 *settled* nodes: their parent p is a root that no differently-labelled edge touches, so p's
 nodes are one whole component already pointing at its smallest node (a fixpoint). When at least
 a quarter of the live nodes are settled they are set aside with their edges, and later rounds

@@ -912,8 +912,9 @@ WHERE g.node <> r.rep""",
         """The `new` table: every node of `cur` with its entity id, log reason and changed flag.
 
         `cur` has node, itype, ivalue, first/last seen, n_rows, n_groups, is_hub, cid (component),
-        prev_eid and the previous map values (`new` carries them on, so the writes need no join); `prev_size` counts the previous identifiers of every entity in `cur`;
-        `taken` is a relation with an ``entity_id`` column holding every id in use.
+        prev_eid and the previous map values (`new` carries them on, so the writes need no join);
+        `prev_size` counts the previous identifiers of every entity in `cur`; `taken` is a
+        relation with an ``entity_id`` column holding every id in use.
         """
         lit, bin_ = self.lit, self.bin
         cmin = self._smallest_identifiers(cur)
@@ -947,14 +948,14 @@ WHERE g.node <> r.rep""",
 FROM {cmin} k
 LEFT JOIN {surv} s ON s.cid = k.cid""",
         )
-        # A birth id already in use (only after a split) gets the identifier's split id, which
-        # depends on the data alone, so every engine and every run naming gives the same id.
         # the candidate ids already in use, found in one pass over `taken`
         in_use = self.ctas(
             "in_use",
             f"""SELECT DISTINCT entity_id FROM {taken} WHERE entity_id IN (
     SELECT birth FROM {comp0} WHERE survivor IS NULL UNION ALL SELECT split_id FROM {comp0} WHERE survivor IS NULL)""",
         )
+        # A birth id already in use (only after a split) gets the identifier's split id, which
+        # depends on the data alone, so every engine and every run naming gives the same id.
         comp = self.ctas(
             "comp",
             f"""SELECT n.cid, n.survivor, COALESCE(n.survivor, CASE
@@ -973,8 +974,7 @@ LEFT JOIN {in_use} t2 ON t2.entity_id = n.split_id AND n.survivor IS NULL""",
         )
         new = self.ctas(
             "new",
-            f"""SELECT cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
-    cur.n_rows, cur.n_groups, cur.is_hub, cur.cid AS label, cur.prev_eid,
+            f"""SELECT {_NEW_COLUMNS},
     CASE WHEN cur.prev_eid IS NULL THEN
             CASE WHEN comp.survivor IS NULL THEN 'born' ELSE 'accreted' END
         WHEN cur.prev_eid = comp.entity_id THEN NULL
@@ -1016,8 +1016,7 @@ GROUP BY c.cid, k.itype""",
         comp = self.ctas("comp", f"SELECT cid, {self.entity_hash('itype', 'ivalue')} AS entity_id FROM {cmin}")
         new = self.ctas(
             "new",
-            f"""SELECT cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at,
-    cur.n_rows, cur.n_groups, cur.is_hub, cur.cid AS label, cur.prev_eid, 'born' AS reason, TRUE AS changed
+            f"""SELECT {_NEW_COLUMNS}, 'born' AS reason, TRUE AS changed
 FROM {cur} cur JOIN {comp} comp ON comp.cid = cur.cid""",
         )
         s.born = self.count(f"SELECT count(*) FROM {comp}")
@@ -1085,6 +1084,14 @@ SELECT CAST({STATE_VERSION} AS {big}), CAST({self.lit(self.fingerprint)} AS {d.t
         )
 
     _reasons: int = 0
+
+
+#: What the `new` table carries from `cur` (aliased `cur`) and its component (`comp`), besides
+#: the reason and the changed flag: everything the log, map and nodes writes read.
+_NEW_COLUMNS = (
+    "cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at, "
+    "cur.n_rows, cur.n_groups, cur.is_hub, cur.cid AS label, cur.prev_eid"
+)
 
 
 def _least(a: str, b: str) -> str:
