@@ -664,6 +664,27 @@ def test_hub_creates_no_edges_and_is_flagged(env: Env) -> None:
     assert audit == [("+15550001111", "hub", 4, 4)]
 
 
+def test_each_type_keeps_its_own_hub_limit(env: Env) -> None:
+    """Hub candidates are found above the lowest limit; each is then judged by its type's limit."""
+    noise = NoiseRules.build(hub_limits={"email": 4}, default_hub_limit=2)
+    assert noise.lowest_hub_limit == 2
+    rows: list[Row] = []
+    for i in range(3):  # a shared inbox and a shared phone, three groups each
+        rows += [
+            ("crm", f"p{i}", "email", "team@acme.io", T0),
+            ("crm", f"p{i}", "user_id", f"u{i}", T0),
+            ("web", f"w{i}", "phone", "+15550001111", T0),
+            ("web", f"w{i}", "user_id", f"u{i}", T0),
+        ]
+    load(env, rows)
+    s = resolve(env, noise=noise)
+    mapping = check_against_reference(env, noise)
+    assert s.hubs == 1  # the phone (3 > 2); the email stays under its own limit (3 <= 4)
+    hubs = env.wh.fetchall(f"SELECT identifier_type FROM {MAP} WHERE is_hub")
+    assert hubs == [("phone",)]
+    assert len({mapping[("user_id", f"u{i}")] for i in range(3)}) == 1  # linked by the email
+
+
 def test_value_becoming_a_hub_splits_its_entity_with_a_log(env: Env) -> None:
     rows: list[Row] = []
     for i in range(3):
@@ -847,6 +868,7 @@ NOISE_OPTIONS = [
     NoiseRules(),
     NoiseRules.build(hub_limits={"phone": 2}),
     NoiseRules.build(default_hub_limit=3, blocked_values={"email": ["e0@x.io"]}),
+    NoiseRules.build(hub_limits={"email": 4}, default_hub_limit=2),
 ]
 
 

@@ -138,6 +138,15 @@ class NoiseRules:
         return f"CASE {type_expr} {whens} ELSE {default} END"
 
     @property
+    def lowest_hub_limit(self) -> int | None:
+        """The smallest limit of any type (None: no limit at all): only values seen in more
+        groups than this can be hubs, so hub detection can look at those alone."""
+        limits = [*self.hub_limits.values()]
+        if self.default_hub_limit is not None:
+            limits.append(self.default_hub_limit)
+        return min(limits) if limits else None
+
+    @property
     def is_empty(self) -> bool:
         """True when the rules block nothing and make no hubs: no identifier is ever flagged."""
         return not (

@@ -535,43 +535,38 @@ JOIN {stats} n ON n.itype = c.identifier_type AND n.ivalue = c.identifier_value
 WHERE {self.where("c")} AND c.edge_id IS NOT NULL
 GROUP BY g.gid, n.node""",
         )
-        # per-node flags without the strings (those stay in `stats`, joined back by node id)
-        flags = self.ctas(
-            "flags",
-            f"""SELECT n.node, COALESCE(g.n_groups, 0) AS n_groups, n.is_blocked,
-    {self.hub_expr("n.itype", "g.n_groups", "n.is_blocked")} AS is_hub
-FROM {stats} n
-LEFT JOIN (SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node) g ON g.node = n.node""",
-        )
+        # groups per node, integers only (a node in no group has no row)
+        degree = self.ctas("degree", f"SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node")
+        flagged = self._flagged_nodes(stats, degree)
         # 2. edges: a star from each group to its smallest linkable node ---------------------------
-        # hubs and blocked values link nothing: filter the memberships only if there are any
-        noisy = self.count(f"SELECT count(*) FROM {flags} WHERE is_hub OR is_blocked")
-        edges = self._star_edges(members_t, flags if noisy else None)
+        edges = self._star_edges(members_t, flagged)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
-        labels = self._components(s, f"SELECT node FROM {flags} WHERE NOT is_blocked", edges)
+        labels = self._components(s, f"SELECT node FROM {stats} WHERE NOT is_blocked", edges)
         self.drop("gm", "edges")
 
         # 4. ids against the previous map ---------------------------------------------------
         map_before = self.count(f"SELECT count(*) FROM {self.map}")
+        node_rows = f"""{labels} l
+JOIN {stats} n ON n.node = l.node
+LEFT JOIN {degree} g ON g.node = l.node"""
+        if flagged:
+            node_rows += f"\nLEFT JOIN {flagged} x ON x.node = l.node"
         if map_before:
             prev = f"""m.entity_id AS prev_eid, m.is_hub AS prev_hub, m.first_seen_at AS prev_first,
     m.last_seen_at AS prev_last
-FROM {labels} l
-JOIN {stats} n ON n.node = l.node
-JOIN {flags} f ON f.node = l.node
+FROM {node_rows}
 LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue"""
         else:  # first run: nothing to join the (empty) map on
             d = self.d
             prev = f"""CAST(NULL AS {d.text_type}) AS prev_eid, CAST(NULL AS {d.boolean_type}) AS prev_hub,
     CAST(NULL AS {d.timestamp_type}) AS prev_first, CAST(NULL AS {d.timestamp_type}) AS prev_last
-FROM {labels} l
-JOIN {stats} n ON n.node = l.node
-JOIN {flags} f ON f.node = l.node"""
+FROM {node_rows}"""
+        # labels hold no blocked node, so a flagged one here is a hub
         cur = self.ctas(
             "cur",
-            f"""SELECT l.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, f.n_groups, f.is_hub,
-    l.label AS cid, {prev}""",
+            f"""SELECT l.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows,
+    COALESCE(g.n_groups, 0) AS n_groups, {"x.node IS NOT NULL" if flagged else "FALSE"} AS is_hub, l.label AS cid, {prev}""",
         )
         if map_before:
             prev_size = self.ctas(
@@ -581,6 +576,7 @@ JOIN {flags} f ON f.node = l.node"""
             new = self._assign_ids(s, cur, prev_size, taken=prev_size)
         else:
             new = self._assign_first_ids(s, cur)
+        s.entities = self.count(f"SELECT count(*) FROM {self.t('comp')}")  # one row per component
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
@@ -602,19 +598,18 @@ JOIN {flags} f ON f.node = l.node"""
             self.write(f"{delete} WHERE {gone(m)}")
         s.log_rows = s.removed
         self._write_log_and_map(s, new)
-        self._rebuild(
-            "nodes",
-            f"""SELECT node, itype AS identifier_type, ivalue AS identifier_value, first_seen_at, last_seen_at,
+        nodes = f"""SELECT node, itype AS identifier_type, ivalue AS identifier_value, first_seen_at, last_seen_at,
     n_rows, n_groups, FALSE AS is_blocked, is_hub, label, entity_id
-FROM {new}
+FROM {new}"""
+        if flagged:  # blocked identifiers keep a node row (flagged, in no component)
+            nodes += f"""
 UNION ALL
-SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, f.n_groups, TRUE, FALSE,
+SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, COALESCE(g.n_groups, 0), TRUE, FALSE,
     CAST(NULL AS {self.d.bigint_type}), CAST(NULL AS {self.d.text_type})
-FROM {stats} n JOIN {flags} f ON f.node = n.node WHERE n.is_blocked""",
-        )
+FROM {stats} n LEFT JOIN {degree} g ON g.node = n.node WHERE n.is_blocked"""
+        self._rebuild("nodes", nodes)
         # after the writes the map holds exactly the linkable (not blocked) identifiers: one per label row
         s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
-        s.entities = self.count(f"SELECT count(DISTINCT label) FROM {labels} WHERE label IS NOT NULL")
         self._finish(s, loaded_high=high, loaded_rows=total)
 
     # -- incremental path ------------------------------------------------------------------
@@ -871,15 +866,15 @@ FROM {upd} WHERE is_blocked AND NOT is_gone"""
         self._finish(s, loaded_high=st.loaded_high, loaded_rows=st.loaded_rows)
 
     # -- shared steps --------------------------------------------------------------------------
-    def _star_edges(self, members: str, nodes: str | None) -> str:
-        """Edges from each group's smallest linkable member to its other linkable members."""
-        if nodes is None:
+    def _star_edges(self, members: str, flagged: str | None) -> str:
+        """Edges from each group's smallest linkable member to its other linkable members
+        (`flagged`: nodes that link nothing, hubs and blocked values)."""
+        if flagged is None:
             gm = members
         else:
             gm = self.ctas(
                 "gm",
-                f"SELECT m.gid, m.node FROM {members} m JOIN {nodes} n ON n.node = m.node "
-                "WHERE NOT n.is_hub AND NOT n.is_blocked",
+                f"SELECT m.gid, m.node FROM {members} m LEFT JOIN {flagged} x ON x.node = m.node WHERE x.node IS NULL",
             )
         return self.ctas(
             "edges",
@@ -888,6 +883,26 @@ FROM {gm} g
 JOIN (SELECT gid, min(node) AS rep FROM {gm} GROUP BY gid HAVING count(*) > 1) r ON r.gid = g.gid
 WHERE g.node <> r.rep""",
         )
+
+    def _flagged_nodes(self, stats: str, degree: str) -> str | None:
+        """Full path: the nodes that link nothing, blocked values and hubs (None: there are none).
+
+        Flagged nodes are few, so this small table is what the memberships and nodes are
+        filtered or joined by, instead of a flag on every node. Only nodes in more groups than
+        the lowest limit of any type can be hubs; their type's own limit is applied to those.
+        """
+        if self.noise.is_empty:
+            return None
+        flagged = f"SELECT node FROM {stats} WHERE is_blocked"
+        lowest = self.noise.lowest_hub_limit
+        if lowest is not None:
+            hub = self.hub_expr("n.itype", "g.n_groups", "n.is_blocked")
+            flagged += (
+                f" UNION ALL SELECT g.node FROM {degree} g JOIN {stats} n ON n.node = g.node "
+                f"WHERE g.n_groups > {int(lowest)} AND {hub}"
+            )
+        table = self.ctas("flagged", flagged)
+        return table if self.count(f"SELECT count(*) FROM {table}") else None
 
     def _components(self, s: ResolutionSummary, nodes_sql: str, edges: str) -> str:
         labels = self.t("labels")
