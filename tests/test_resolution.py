@@ -315,6 +315,25 @@ def test_chain_of_1000(env: Env) -> None:
     assert len(log_rows(env)) == 1000
 
 
+def test_an_appended_batch_joins_old_components_whole(env: Env) -> None:
+    """A batch that only adds rows cannot split anything, so the incremental search counts each
+    old component as one node: joining two long chains takes the rounds of joining two
+    identifiers, and the result is still the exact partition with the survivor's id."""
+    t1 = T0 + dt.timedelta(hours=1)
+    first = chain_rows(600)
+    second = [("web", f"w{r[1]}", r[2], r[3].replace("@example.org", "@example.net"), r[4]) for r in chain_rows(400, 9)]
+    load(env, first + second)
+    full = resolve(env)
+    assert full.entities == 2 and full.rounds >= 6, full.rows_per_round
+    survivor = current_map(env)[("email", first[0][3])]  # the larger chain survives the merge
+    load(env, [("app", "link", "email", first[-1][3], t1), ("app", "link", "email", second[0][3], t1)])
+    s = resolve(env, since=T0)
+    assert s.mode == "incremental" and s.touched == 1000
+    assert s.rounds <= 3 and s.edges == 1, s.rows_per_round
+    mapping = check_against_reference(env)
+    assert set(mapping.values()) == {survivor} and s.merged == 1
+
+
 def test_round_cap_raises_and_writes_nothing(env: Env) -> None:
     load(env, chain_rows(200))
     with pytest.raises(ResolutionCapError, match="max_rounds=1") as info:

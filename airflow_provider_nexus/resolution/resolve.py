@@ -199,7 +199,8 @@ class ResolutionSummary:
     batch_rows: int = 0
     #: previously resolved core rows replaced or dropped since (incremental path only)
     retracted_rows: int = 0
-    #: edges the component search ran on (all edges on the full path, the touched ones otherwise)
+    #: edges the component search ran on: all on the full path, the touched ones otherwise (those
+    #: between whole old components when the batch only added rows)
     edges: int = 0
     rounds: int = 0
     blocked: int = 0
@@ -635,6 +636,9 @@ FROM {stats} n LEFT JOIN {degree} g ON g.node = n.node WHERE n.is_blocked"""
         non-hub members in the old partition (same old component, so in T). The old entities in
         T are exactly the old components in T, so claims, survivors and sizes computed inside T
         equal the full path's; everything outside T is a fixed point of the id rules.
+
+        When the batch only adds rows and makes no new hub, the search runs on the old
+        components of T as whole nodes (see ``_join_old_components``).
         """
         d, lit, bin_ = self.d, self.lit, self.bin
         cut = st.loaded_high
@@ -795,9 +799,13 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
             f"SELECT m.gid, m.node FROM {members} m "
             f"WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub AND NOT is_gone)",
         )
-        edges = self._star_edges(tm, None)
-        s.edges = self.count(f"SELECT count(*) FROM {edges}")
-        labels = self._components(s, f"SELECT node FROM {tn} WHERE NOT is_gone", edges)
+        became_hub = self.count(f"SELECT count(*) FROM {upd} WHERE is_hub AND NOT is_new AND NOT o_hub")
+        if s.retracted_rows == 0 and not became_hub:
+            labels = self._join_old_components(s, tn, tm)
+        else:
+            edges = self._star_edges(tm, None)
+            s.edges = self.count(f"SELECT count(*) FROM {edges}")
+            labels = self._components(s, f"SELECT node FROM {tn} WHERE NOT is_gone", edges)
         # 6. ids --------------------------------------------------------------------------------
         cur = self.ctas(
             "cur",
@@ -860,6 +868,20 @@ FROM {upd} WHERE is_blocked AND NOT is_gone"""
         loaded_rows = st.loaded_rows + s.batch_rows - s.retracted_rows
         self._finish(s, loaded_high=loaded_high, loaded_rows=loaded_rows)
 
+    def _join_old_components(self, s: ResolutionSummary, tn: str, tm: str) -> str:
+        """Components of T when the batch only added rows and made no hub: no link was lost, so
+        every old component is still connected. Each one is searched as a single node (its old
+        label) and only the links between them and the new identifiers are followed, so the
+        rounds no longer grow with the longest chain already resolved. An old label is the
+        smallest node of its old component, so the smallest part of a new component is its
+        smallest node, as the full search would label it."""
+        part = self.ctas("part", f"SELECT node, COALESCE(old_label, node) AS part FROM {tn}")
+        gp = self.ctas("gp", f"SELECT DISTINCT m.gid, p.part AS node FROM {tm} m JOIN {part} p ON p.node = m.node")
+        edges = self._star_edges(gp, None)
+        s.edges = self.count(f"SELECT count(*) FROM {edges}")
+        joined = self._components(s, f"SELECT DISTINCT part AS node FROM {part}", edges, labels="part_labels")
+        return self.ctas("labels", f"SELECT p.node, j.label FROM {part} p JOIN {joined} j ON j.node = p.part")
+
     def _empty_incremental(self, s: ResolutionSummary, st: _State) -> None:
         s.identifiers, s.entities = st.map_rows, st.entities
         s.rounds, s.rows_per_round, s.seconds_per_round = 0, [], []
@@ -904,8 +926,8 @@ WHERE g.node <> r.rep""",
         table = self.ctas("flagged", flagged)
         return table if self.count(f"SELECT count(*) FROM {table}") else None
 
-    def _components(self, s: ResolutionSummary, nodes_sql: str, edges: str) -> str:
-        labels = self.t("labels")
+    def _components(self, s: ResolutionSummary, nodes_sql: str, edges: str, *, labels: str = "labels") -> str:
+        labels = self.t(labels)
         cc = connected_components(
             self.wh,
             nodes_sql=nodes_sql,
