@@ -575,9 +575,10 @@ FROM {node_rows}"""
                 f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id",
             )
             new = self._assign_ids(s, cur, prev_size, taken=prev_size)
+            s.entities = self.count(f"SELECT count(*) FROM {self.t('comp')}")  # one row per component
         else:
             new = self._assign_first_ids(s, cur)
-        s.entities = self.count(f"SELECT count(*) FROM {self.t('comp')}")  # one row per component
+            s.entities = s.born  # every component is born
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
@@ -799,8 +800,8 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
             f"SELECT m.gid, m.node FROM {members} m "
             f"WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub AND NOT is_gone)",
         )
-        became_hub = self.count(f"SELECT count(*) FROM {upd} WHERE is_hub AND NOT is_new AND NOT o_hub")
-        if s.retracted_rows == 0 and not became_hub:
+        became_hub = f"SELECT count(*) FROM {upd} WHERE is_hub AND NOT is_new AND NOT o_hub"
+        if s.retracted_rows == 0 and not self.count(became_hub):
             labels = self._join_old_components(s, tn, tm)
         else:
             edges = self._star_edges(tm, None)
