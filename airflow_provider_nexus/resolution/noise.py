@@ -127,7 +127,7 @@ class NoiseRules:
 
     def hub_limit_expr(self, dialect: Dialect, type_expr: str) -> str | None:
         """A SQL expression giving the hub limit of each row's type (None: no limit at all)."""
-        if not self.hub_limits and self.default_hub_limit is None:
+        if self.lowest_hub_limit is None:
             return None
         default = "NULL" if self.default_hub_limit is None else dialect.literal(self.default_hub_limit)
         if not self.hub_limits:
@@ -149,9 +149,7 @@ class NoiseRules:
     @property
     def is_empty(self) -> bool:
         """True when the rules block nothing and make no hubs: no identifier is ever flagged."""
-        return not (
-            self.blocked_values or self.blocked_patterns or self.hub_limits or self.default_hub_limit is not None
-        )
+        return not (self.blocked_values or self.blocked_patterns) and self.lowest_hub_limit is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
