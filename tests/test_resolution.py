@@ -1135,6 +1135,44 @@ def _postgres_env() -> Env:
     return make_env(dialect, conn)
 
 
+def test_postgres_parallel_scratch_table_is_never_committed() -> None:
+    """PostgreSQL reads the identifier stats from an UNLOGGED table (parallel workers cannot read
+    temporary tables); it is created and dropped inside the run's transaction, so neither a
+    successful run nor a failed one leaves it behind."""
+    pg = _postgres_env()
+    statements: list[str] = []
+    run_one = pg.wh.execute_statement
+
+    def recorded(sql: str) -> Any:
+        statements.append(sql)
+        return run_one(sql)
+
+    def scratch_tables() -> list[tuple[Any, ...]]:
+        return pg.wh.fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s",
+            (RES, "%scratch%"),
+        )
+
+    def fail(_: Warehouse) -> None:
+        raise RuntimeError("injected failure before commit")
+
+    pg.wh.execute_statement = recorded  # type: ignore[method-assign]
+    try:
+        load(pg, chain_rows(60))
+        resolve(pg)
+        assert any(sql.startswith("CREATE UNLOGGED TABLE") and "__scratch_stats" in sql for sql in statements)
+        assert scratch_tables() == []
+        mapping = check_against_reference(pg)
+        with pytest.raises(RuntimeError, match="injected"):
+            resolve(pg, full_refresh=True, before_commit=fail)
+        assert scratch_tables() == []
+        assert current_map(pg) == mapping
+    finally:
+        for schema in (CORE, RES):
+            pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        pg.wh.connection.close()
+
+
 def test_postgres_matches_duckdb() -> None:
     pg = _postgres_env()
     try:

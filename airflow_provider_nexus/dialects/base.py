@@ -258,6 +258,10 @@ class Dialect:
         yield
 
     # -- added for identity resolution ---------------------------------------------------------
+    #: the CREATE ... TABLE kind for scratch tables that parallel workers must read, where the
+    #: engine's temporary tables are private to one process; None: temporary tables will do
+    parallel_scratch_kind: ClassVar[str | None] = None
+
     def row_ids(self, order_by: str, partition_by: str = "") -> str:
         """A window expression numbering rows 1..n (per `partition_by`) in no promised order.
 

@@ -27,6 +27,8 @@ class PostgresDialect(Dialect):
     sqlglot_name: ClassVar[str] = "postgres"
     supports_merge: ClassVar[bool] = True  # PostgreSQL 15+
     text_type: ClassVar[str] = "TEXT"
+    # temporary tables live in the backend's local buffers, which parallel workers cannot read
+    parallel_scratch_kind: ClassVar[str | None] = "UNLOGGED TABLE"
 
     def current_timestamp(self) -> str:
         return "(now() AT TIME ZONE 'UTC')"

@@ -45,6 +45,7 @@ class RedshiftDialect(PostgresDialect):
     transactional_ddl: ClassVar[bool] = True
     timestamp_type: ClassVar[str] = "TIMESTAMP"
     text_type: ClassVar[str] = "VARCHAR(MAX)"
+    parallel_scratch_kind: ClassVar[str | None] = None  # no UNLOGGED; every node reads temp tables
     bigint_type: ClassVar[str] = "BIGINT"
     double_type: ClassVar[str] = "DOUBLE PRECISION"
 

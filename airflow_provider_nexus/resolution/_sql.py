@@ -15,14 +15,14 @@ def run_statement(wh: Warehouse, sql: str) -> None:
     wh.execute_statement(sql)
 
 
-def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = False) -> None:
+def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = False, kind: str = "") -> None:
     """`target` := result of `select_sql`, as one or two single statements.
 
     ``temp``: a session-local temporary table (`target` must then be unqualified). Scratch tables
     are temporary: on DuckDB a persistent table pays for compression and block writes (about ten
     times the cost of the same temporary table), on PostgreSQL for WAL.
     """
-    kind = "TEMP TABLE" if temp else "TABLE"
+    kind = "TEMP TABLE" if temp else (kind or "TABLE")
     if wh.dialect.supports_create_or_replace:
         run_statement(wh, f"CREATE OR REPLACE {kind} {target} AS {select_sql}")
     else:

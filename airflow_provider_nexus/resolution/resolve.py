@@ -280,6 +280,8 @@ class _Resolver:
         self.state_t = self.d.table(self.schema, self.state_names["state"])
         self.fingerprint = self._fingerprint()
         self._scratch_names: list[str] = []
+        #: scratch tables made by `parallel_ctas`: short name -> qualified name
+        self._shared_scratch: dict[str, str] = {}
         #: writes to permanent tables queued until the computation is done (None: run them at once)
         self._pending: list[str] | None = None if self.d.transactional_ddl else []
 
@@ -300,13 +302,31 @@ class _Resolver:
         replace_table(self.wh, target, select_sql, temp=True)
         return target
 
+    def parallel_ctas(self, name: str, select_sql: str) -> str:
+        """A scratch table that parallel query workers can read, where temporary tables are read
+        by the leader alone (PostgreSQL); elsewhere the same as `ctas`.
+
+        On PostgreSQL it is an UNLOGGED table in the resolution schema (no WAL, like a temporary
+        table), created and dropped (`drop`) inside the run's transaction: no other session ever
+        sees it, and a failure rolls it back with everything else.
+        """
+        kind = self.d.parallel_scratch_kind
+        if kind is None:
+            return self.ctas(name, select_sql)
+        target = self.d.table(self.schema, f"nexus_{self.entity_type}__scratch_{name}")
+        self._shared_scratch[name] = target
+        replace_table(self.wh, target, select_sql, kind=kind)
+        return target
+
     def drop(self, *names: str) -> None:
         """Drop scratch tables that are no longer needed (keeps the peak memory of temp tables down)."""
         for name in names:
-            table = self.t(name)
+            shared = name in self._shared_scratch
+            table = self._shared_scratch[name] if shared else self.t(name)
             if self._pending and any(table in sql for sql in self._pending):
                 continue  # a queued write still reads it
-            drop_table(self.wh, table, temp=True)
+            drop_table(self.wh, table, temp=not shared)
+            self._shared_scratch.pop(name, None)
 
     def exec(self, sql: str) -> None:
         """A statement on scratch tables (or a read): runs now."""
@@ -421,6 +441,8 @@ class _Resolver:
         # On failure the session's end (or the rollback) removes the scratch tables.
         for name in self._scratch_names:
             drop_table(self.wh, name, temp=True)
+        for name in self._shared_scratch.values():  # one a path did not drop itself
+            drop_table(self.wh, name)
         s.seconds = round(time.perf_counter() - started, 3)
         return s
 
@@ -508,7 +530,7 @@ class _Resolver:
 
         # 1. identifiers and (source, edge_id) groups, numbered densely in no particular order -----
         blocked = self.noise.blocked_predicate(self.d, "i.itype", "i.ivalue")
-        stats = self.ctas(
+        stats = self.parallel_ctas(
             "stats",
             f"""SELECT {self.d.row_ids(f"{bin_('i.itype')}, {bin_('i.ivalue')}")} AS node,
     i.itype, i.ivalue, i.first_seen_at, i.last_seen_at, i.n_rows, {blocked} AS is_blocked
@@ -610,6 +632,7 @@ SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, COA
     CAST(NULL AS {self.d.bigint_type}), CAST(NULL AS {self.d.text_type})
 FROM {stats} n LEFT JOIN {degree} g ON g.node = n.node WHERE n.is_blocked"""
         self._rebuild("nodes", nodes)
+        self.drop("stats")  # inside the transaction: a shared scratch table is never seen committed
         # after the writes the map holds exactly the linkable (not blocked) identifiers: one per label row
         s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
         self._finish(s, loaded_high=high, loaded_rows=total)
