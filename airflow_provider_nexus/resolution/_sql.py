@@ -21,6 +21,7 @@ def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = F
     ``temp``: a session-local temporary table (`target` must then be unqualified). Scratch tables
     are temporary: on DuckDB a persistent table pays for compression and block writes (about ten
     times the cost of the same temporary table), on PostgreSQL for WAL.
+    ``kind``: the kind of a non-temporary table, e.g. ``UNLOGGED TABLE`` (default ``TABLE``).
     """
     kind = "TEMP TABLE" if temp else (kind or "TABLE")
     if wh.dialect.supports_create_or_replace:
