@@ -823,8 +823,8 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
             f"SELECT m.gid, m.node FROM {members} m "
             f"WHERE m.node IN (SELECT node FROM {tn} WHERE NOT is_hub AND NOT is_gone)",
         )
-        became_hub = f"SELECT count(*) FROM {upd} WHERE is_hub AND NOT is_new AND NOT o_hub"
-        if s.retracted_rows == 0 and not self.count(became_hub):
+        count_became_hub = f"SELECT count(*) FROM {upd} WHERE is_hub AND NOT is_new AND NOT o_hub"
+        if s.retracted_rows == 0 and not self.count(count_became_hub):  # the count only when it matters
             labels = self._join_old_components(s, tn, tm)
         else:
             edges = self._star_edges(tm, None)
