@@ -230,3 +230,74 @@ def test_ndjson_fields_null_in_the_first_rows_are_kept(backend: Backend, tmp_pat
             fh.write(json.dumps({"id": i, "email": None if i < 25_000 else f"a{i}@x.org"}) + "\n")
     wh.dialect.stage_files(wh, "nexus_stage_ndjson", [str(path)], "ndjson", "_source_file")
     assert wh.fetchall('SELECT count(email), count(*) FROM "nexus_stage_ndjson"') == [(5_000, 30_000)]
+
+
+def _replace_identifiers(
+    wh: Warehouse, staged_rows: list[tuple[object, ...]], untyped: bool = False
+) -> tuple[list, list]:
+    """replace_model_rows of core identifiers over a fixed target; (target rows, copies kept).
+    `untyped`: the staged table holds occurred_at as text (so a bad value fails the write)."""
+    from airflow_provider_nexus.layers.common import MODEL_COLUMNS, Retraction, replace_model_rows
+
+    columns = [c for c, _ in MODEL_COLUMNS["identifiers"]]
+    typed = ", ".join(f"{c} {'TIMESTAMP' if c.endswith('_at') else 'VARCHAR'}" for c in columns)
+    wh.execute(f"CREATE TABLE core_ids ({typed})")
+    wh.execute(f"CREATE TABLE core_ids_retracted ({typed}, _retracted_at TIMESTAMP)")
+    old = [  # event e1 has two identifiers; e2 one; an identifier without an event
+        ("i1", "e1", "g1", "person", "email", "a@x.org", None, "shop", T0, T0),
+        ("i2", "e1", "g1", "person", "phone", "+111", None, "shop", T0, T0),
+        ("i3", "e2", "g2", "person", "email", "b@x.org", None, "shop", T0, T0),
+        ("i4", None, "g4", "person", "email", "d@x.org", None, "shop", T0, T0),
+        ("i5", "e1", "g5", "person", "email", "e@x.org", None, "other", T0, T0),
+    ]
+    marks = ", ".join("?" for _ in columns)
+    for row in old:
+        wh.execute(f"INSERT INTO core_ids VALUES ({marks})", list(row))
+    as_text = " REPLACE (CAST(occurred_at AS VARCHAR) AS occurred_at)" if untyped else ""
+    wh.execute(f"CREATE TEMP TABLE staged AS SELECT *{as_text} FROM core_ids WHERE FALSE")
+    for row in staged_rows:
+        wh.execute(f"INSERT INTO staged VALUES ({marks})", list(row))
+    at = T0 + dt.timedelta(hours=1)
+    written = replace_model_rows(wh, "identifiers", "core_ids", "staged", columns, Retraction("core_ids_retracted", at))
+    assert written == len(staged_rows)
+    return _rows(wh, "SELECT * FROM core_ids"), _rows(wh, "SELECT * FROM core_ids_retracted")
+
+
+def test_replacing_rows_by_locator_equals_the_join_path() -> None:
+    """DuckDB finds the rows to replace by rowid; the result is the key-join path's, row for row:
+    a re-emitted event loses the identifiers it no longer has (e1: i2 dropped), a row replaced by
+    id is copied once, another source's rows and rows without an event id stay."""
+    import duckdb
+
+    from airflow_provider_nexus.dialects.duckdb import DuckDBDialect
+
+    class JoinPathDuckDB(DuckDBDialect):
+        row_locator = None
+
+    staged = [
+        ("i1", "e1", "g1", "person", "email", "a2@x.org", None, "shop", T0, T0),  # e1 re-emitted
+        ("i3", "e9", "g2", "person", "email", "b@x.org", None, "shop", T0, T0),  # i3 moved to another event
+        ("i6", "e3", "g6", "person", "email", "f@x.org", None, "shop", T0, T0),  # new
+    ]
+    results = []
+    for dialect in (DuckDBDialect(), JoinPathDuckDB()):
+        with duckdb.connect() as con:
+            results.append(_replace_identifiers(Warehouse(dialect, con), staged))
+    (by_locator, copied), (by_join, copied_by_join) = results
+    assert by_locator == by_join and copied == copied_by_join
+    assert [r[0] for r in by_locator] == ["i1", "i3", "i4", "i5", "i6"]
+    assert [r[0] for r in copied] == ["i1", "i2", "i3"]
+
+
+def test_replacing_rows_by_locator_is_all_or_nothing(duck: Warehouse) -> None:
+    """A failure after the old rows are deleted (here the insert of a staged row that does not
+    fit the table) rolls back the delete, the copies and the scratch table."""
+    bad = [("i1", "e1", "g1", "person", "email", "a@x.org", None, "shop", "not-a-time", T0)]
+    executed = len(duck.executed)
+    with pytest.raises(Exception, match="not-a-time"):
+        _replace_identifiers(duck, bad, untyped=True)
+    ran = " ".join(duck.executed[executed:])
+    assert "DELETE FROM core_ids WHERE rowid IN" in ran and "INSERT INTO core_ids_retracted" in ran
+    assert len(_rows(duck, "SELECT * FROM core_ids")) == 5
+    assert _rows(duck, "SELECT * FROM core_ids_retracted") == []
+    assert _rows(duck, "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'nexus%'") == []

@@ -44,6 +44,11 @@ class Dialect:
     supports_create_or_replace: ClassVar[bool] = False
     #: DDL inside a transaction is rolled back with it (DuckDB, PostgreSQL: yes; Snowflake: no).
     transactional_ddl: ClassVar[bool] = True
+    #: A pseudo-column giving each row's position in its table, stable within one transaction, if
+    #: the engine has one that its scans filter on cheaply (DuckDB's rowid). Replacing rows then
+    #: finds the old ones in one pass over the key columns and copies and deletes them by
+    #: position, instead of a join that carries every column of the whole table.
+    row_locator: ClassVar[str | None] = None
     quote_char: ClassVar[str] = '"'
     timestamp_type: ClassVar[str] = "TIMESTAMP"
     text_type: ClassVar[str] = "VARCHAR"

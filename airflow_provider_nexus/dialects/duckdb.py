@@ -29,6 +29,7 @@ class DuckDBDialect(Dialect):
     supports_qualify: ClassVar[bool] = True
     supports_create_or_replace: ClassVar[bool] = True
     double_type: ClassVar[str] = "DOUBLE"
+    row_locator: ClassVar[str | None] = "rowid"
     #: How long to wait for another process's write lock on the database file.
     lock_timeout_seconds: ClassVar[float] = 60.0
 

@@ -216,6 +216,9 @@ def replace_model_rows(
     (resolution, final tables) can undo what they had derived from them.
     """
     d = wh.dialect
+    keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
+    if d.row_locator:
+        return _replace_by_locator(wh, model, target, staged, columns, keys, retracted)
     if retracted is not None:
         cols = ", ".join(d.quote(c) for c in columns)
         copy = f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} FROM {target} t"
@@ -232,3 +235,36 @@ def replace_model_rows(
     if model in EVENT_CHILD_MODELS:  # rows without an event id match nothing (NULL never equals)
         wh.execute(d.delete_matching_keys(target, staged, ["source", "event_id"]))
     return replace_by_key(wh, target, staged, ["id"], columns)
+
+
+def _replace_by_locator(
+    wh: Warehouse,
+    model: str,
+    target: str,
+    staged: str,
+    columns: Sequence[str],
+    keys: Sequence[Sequence[str]],
+    retracted: Retraction | None,
+) -> int:
+    """replace_model_rows on an engine with row locators: the rows to replace are found once, by
+    their key columns alone, then copied and deleted by locator. One transaction (the caller's,
+    when there is one) keeps the locators valid from the first statement to the last, and rolls
+    the scratch table back with everything else on a failure."""
+    d = wh.dialect
+    cols = ", ".join(d.quote(c) for c in columns)
+    found = d.quote(f"nexus_replaced_{model}")
+    located = " UNION ".join(
+        f"SELECT t.{d.row_locator} AS located FROM {target} t WHERE {d.key_in('t', staged, k)}" for k in keys
+    )
+    of_found = f"{d.row_locator} IN (SELECT located FROM {found})"
+    with wh.transaction():
+        wh.execute(d.create_temp_table_as(f"nexus_replaced_{model}", located))
+        if retracted is not None:
+            wh.execute(
+                f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) "
+                f"SELECT {cols}, {d.literal(retracted.at)} FROM {target} WHERE {of_found}"
+            )
+        wh.execute(f"DELETE FROM {target} WHERE {of_found}")
+        wh.execute(d.drop_table(found, temp=True))
+        wh.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}")
+    return wh.count(staged)
