@@ -97,6 +97,7 @@ def render_final(
     traits: str | None = None,
     only: Collection[str] | None = None,
     core_rows: dict[str, str] | None = None,
+    map_rows: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """table name -> SELECT, in build order (later tables read earlier ones).
 
@@ -104,13 +105,13 @@ def render_final(
     With `changed` (relation names by kind: events, groups, identifiers, traits,
     participant_events, entities), each SELECT gives only the rows of what changed; then
     `edge_entities` and `traits` name the relations to read those two tables from, and
-    `core_rows` may stand in for core models with just the rows the changes reach. `only` limits
-    the output to those tables.
+    `core_rows` and `map_rows` may stand in for core models and identity maps (by entity type)
+    with just the rows the changes reach. `only` limits the output to those tables.
     """
     prefix = STAGED_PREFIX if staged else ""
     d = engine.dialect
     core = {m: d.table(schemas.core, f"nexus_{m}") for m in CORE_MODELS} | (core_rows or {})
-    maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types}
+    maps = {t: d.table(schemas.resolution, map_table(t)) for t in entity_types} | (map_rows or {})
     common: dict[str, Any] = {"core": core, "maps": maps, "updated_at": run.now, "changed": changed}
     all_maps = engine.render("final/all_maps.sql", **common)
     common["all_maps"] = all_maps
@@ -349,10 +350,12 @@ class _Final:
             # every changed event was loaded since the previous build (or is gone): the cut
             # skips old rows by their load time, which engines with zone maps read past
             core_events = f"(SELECT * FROM {self.core['events']} WHERE {self.loaded_since(prev)})"
+            core_rows = self.core_rows_of_entities(changed, writes)
             selects |= self.render(
                 changed=changed,
                 traits=self.traits_of_entities(changed, writes),
-                core_rows={**self.core_rows_of_entities(changed, writes), "events": core_events},
+                core_rows={**core_rows, "events": core_events},
+                map_rows=self.map_rows_of(changed, core_rows, writes),
                 only=set(final_tables(self.entity_types)) - set(selects),
             )
             written: dict[str, int] = {}
@@ -396,6 +399,35 @@ class _Final:
                 f"UNION ALL SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_group} AND NOT {by_person}",
             )
         return rows
+
+    def map_rows_of(self, changed: dict[str, str], core_rows: dict[str, str], writes: PendingWrites) -> dict[str, str]:
+        """The identity-map rows the remaining tables read, staged per entity type.
+
+        Those of the changed identifiers, of every identifier of the changed entities, and of
+        every identifier in the staged core rows (a changed event's other participants, a changed
+        membership's other side). Each table then joins small sets instead of whole maps.
+        """
+        key = ", ".join(IDENTIFIER_KEY)
+        keys = [
+            f"SELECT {key} FROM {changed['identifiers']}",
+            f"SELECT {key} FROM {changed['entity_keys']}",
+            f"SELECT {key} FROM {core_rows['identifiers']}",
+        ]
+        if "memberships" in core_rows:
+            keys += [
+                f"SELECT {self.d.literal(side)}, {side}_identifier_type, {side}_identifier_value "
+                f"FROM {core_rows['memberships']}"
+                for side in ("person", "group")
+            ]
+        wanted = self.scratch(writes, "map_keys", f"SELECT DISTINCT * FROM ({' UNION ALL '.join(keys)}) k")
+        return {
+            entity_type: self.scratch(
+                writes,
+                f"map_rows_{entity_type}",
+                f"SELECT m.* FROM {table} m WHERE {self.d.key_in('m', wanted, IDENTIFIER_KEY)}",
+            )
+            for entity_type, table in self.maps.items()
+        }
 
     def traits_of_entities(self, changed: dict[str, str], writes: PendingWrites) -> str:
         """The changed entities' trait rows as they will be after this run, staged.
@@ -501,8 +533,12 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
         )
         repointed = scratch(
             "repointed",
-            f"""SELECT i.source, i.edge_id, i.entity_type, i.event_id FROM {self.core["identifiers"]} i
-JOIN {moved} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
+            self.rows_where(
+                "i.source, i.edge_id, i.entity_type, i.event_id",
+                self.core["identifiers"],
+                "i",
+                f"JOIN {moved} k ON {SAME_IDENTIFIER.format(a='k', b='i')}",
+            ),
         )
         affected = (
             f"SELECT source, edge_id, entity_type, event_id FROM {core_ids} "
@@ -520,8 +556,12 @@ JOIN {moved} k ON {SAME_IDENTIFIER.format(a="k", b="i")}""",
         trait_rows = scratch(
             "trait_rows",
             f"SELECT t.* FROM {traits} t WHERE {core_cut} UNION ALL "
-            f"SELECT t.* FROM {traits} t WHERE {d.key_in('t', out['groups'], GROUP_KEY)} "
-            f"AND NOT COALESCE({core_cut}, FALSE)",
+            + self.rows_where(
+                "t.*",
+                traits,
+                "t",
+                f"WHERE {d.key_in('t', out['groups'], GROUP_KEY)} AND NOT COALESCE({core_cut}, FALSE)",
+            ),
         )
         replaced = ""
         if "traits" in self.retracted and prev.core_high is not None:
@@ -561,11 +601,15 @@ JOIN {self.maps[kind]} m ON m.identifier_type = ms.{kind}_identifier_type
         # a subquery row by row once it outgrows work_mem.
         out["identifiers_of_changes"] = scratch(
             "identifiers_of_changes",
-            f"""SELECT i.* FROM {self.core["identifiers"]} i
-LEFT JOIN {out["groups"]} g ON {SAME_GROUP.format(a="g", b="i")}
+            self.rows_where(
+                "i.*",
+                self.core["identifiers"],
+                "i",
+                f"""LEFT JOIN {out["groups"]} g ON {SAME_GROUP.format(a="g", b="i")}
 LEFT JOIN {out["participant_events"]} e ON e.event_id = i.event_id
 LEFT JOIN {known_keys} k ON {SAME_IDENTIFIER.format(a="k", b="i")}
 WHERE g.edge_id IS NOT NULL OR e.event_id IS NOT NULL OR k.identifier_value IS NOT NULL""",
+            ),
         )
         selects = self.render(
             changed=out,
@@ -607,6 +651,19 @@ WHERE n.entity_id IS NOT NULL AND NOT EXISTS (
             f"WHERE {d.key_in('i', unknown_keys, IDENTIFIER_KEY)}",
         )
         return out
+
+    def rows_where(self, columns: str, table: str, alias: str, tail: str) -> str:
+        """SELECT `columns` of the rows of `table` (as `alias`) that `tail` keeps: joins that match
+        each row at most once, and a WHERE. With a row locator the tail reads only the columns it
+        names, and the others are read for the rows it keeps alone (a whole-table join would carry
+        them all); the locator is used within the one statement."""
+        loc = self.d.row_locator
+        if not loc:
+            return f"SELECT {columns} FROM {table} {alias} {tail}"
+        return (
+            f"SELECT {columns} FROM {table} {alias} "
+            f"WHERE {alias}.{loc} IN (SELECT {alias}.{loc} FROM {table} {alias} {tail})"
+        )
 
     def identifiers_of(self, entities: str) -> str:
         """SELECT of the identifier keys the identity maps give the (entity_type, entity_id) rows of
