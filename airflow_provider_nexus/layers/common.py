@@ -216,9 +216,8 @@ def replace_model_rows(
     (resolution, final tables) can undo what they had derived from them.
     """
     d = wh.dialect
-    keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
     if d.row_locator:
-        return _replace_by_locator(wh, model, target, staged, columns, keys, retracted)
+        return _replace_by_locator(wh, model, target, staged, columns, retracted)
     if retracted is not None:
         cols = ", ".join(d.quote(c) for c in columns)
         copy = f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} FROM {target} t"
@@ -243,7 +242,6 @@ def _replace_by_locator(
     target: str,
     staged: str,
     columns: Sequence[str],
-    keys: Sequence[Sequence[str]],
     retracted: Retraction | None,
 ) -> int:
     """replace_model_rows on an engine with row locators: the rows to replace are found once, by
@@ -251,14 +249,16 @@ def _replace_by_locator(
     when there is one) keeps the locators valid from the first statement to the last, and rolls
     the scratch table back with everything else on a failure."""
     d = wh.dialect
+    keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
     cols = ", ".join(d.quote(c) for c in columns)
-    found = d.quote(f"nexus_replaced_{model}")
+    scratch = f"nexus_replaced_{model}"
+    found = d.quote(scratch)
     located = " UNION ".join(
         f"SELECT t.{d.row_locator} AS located FROM {target} t WHERE {d.key_in('t', staged, k)}" for k in keys
     )
     of_found = f"{d.row_locator} IN (SELECT located FROM {found})"
     with wh.transaction():
-        wh.execute(d.create_temp_table_as(f"nexus_replaced_{model}", located))
+        wh.execute(d.create_temp_table_as(scratch, located))
         if retracted is not None:
             wh.execute(
                 f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) "
