@@ -21,11 +21,18 @@ log = logging.getLogger(__name__)
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a rendered script into statements, ignoring semicolons inside strings/comments."""
+    """Split a rendered script into statements, ignoring semicolons inside strings/comments.
+
+    sqlparse costs milliseconds per statement (about a tenth of a 1% increment's time on
+    DuckDB), so it runs only where needed: text without a semicolon is one statement, and only a
+    statement that starts with a comment can be nothing but comments.
+    """
     out = []
-    for stmt in sqlparse.split(sql):
+    for stmt in sqlparse.split(sql) if ";" in sql else [sql]:
         stripped = stmt.strip().rstrip(";").strip()
-        if stripped and sqlparse.format(stripped, strip_comments=True).strip():
+        if not stripped:
+            continue
+        if not stripped.startswith(("--", "/*")) or sqlparse.format(stripped, strip_comments=True).strip():
             out.append(stripped)
     return out
 
