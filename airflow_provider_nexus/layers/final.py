@@ -573,24 +573,25 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
         # re-pointed ones (old and new ids), those of changed core identifiers (their sources), of
         # changed traits' previous rows, of changed memberships.
         et = self.f("nexus_entity_traits")
-        parts = [
-            f"SELECT entity_type, entity_id FROM {res_ids}",
-            f"SELECT entity_type, previous_entity_id FROM {res_ids}",
-            f"""SELECT m.entity_type, m.entity_id FROM {self.all_maps()} m
-JOIN (SELECT DISTINCT {key} FROM {core_ids}) k ON {SAME_IDENTIFIER.format(a="k", b="m")}""",
-            f"SELECT entity_type, entity_id FROM {et} WHERE trait_id IN (SELECT id FROM {out['traits']})",
-        ]
+        # the identifiers of changed core rows and of both sides of changed memberships: their
+        # entities, found in one pass over the maps
+        held = [f"SELECT {key} FROM {core_ids}"]
         if {"person", "group"} <= set(self.entity_types):
             memberships = touched(
                 "memberships",
                 "person_identifier_type, person_identifier_value, group_identifier_type, group_identifier_value",
             )
-            for kind in ("person", "group"):
-                parts.append(
-                    f"""SELECT {lit(kind)}, m.entity_id FROM ({memberships}) ms
-JOIN {self.maps[kind]} m ON m.identifier_type = ms.{kind}_identifier_type
-    AND m.identifier_value = ms.{kind}_identifier_value"""
-                )
+            held += [
+                f"SELECT {lit(kind)}, ms.{kind}_identifier_type, ms.{kind}_identifier_value FROM ({memberships}) ms"
+                for kind in ("person", "group")
+            ]
+        parts = [
+            f"SELECT entity_type, entity_id FROM {res_ids}",
+            f"SELECT entity_type, previous_entity_id FROM {res_ids}",
+            f"""SELECT m.entity_type, m.entity_id FROM {self.all_maps()} m
+JOIN (SELECT DISTINCT * FROM ({" UNION ALL ".join(held)}) h) k ON {SAME_IDENTIFIER.format(a="k", b="m")}""",
+            f"SELECT entity_type, entity_id FROM {et} WHERE trait_id IN (SELECT id FROM {out['traits']})",
+        ]
         union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
         known = scratch("entities_known", f"SELECT DISTINCT * FROM ({union}) x WHERE entity_id IS NOT NULL")
         known_keys = scratch("entity_keys_known", self.identifiers_of(known))
