@@ -300,6 +300,105 @@ def test_a_resighted_identifier_does_not_recompute_its_old_groups(
     assert _final(wh, config) == incremental
 
 
+def _add_group_sighting(wh: Warehouse, schemas: SchemasConfig, row: dict[str, Any], at: dt.datetime) -> None:
+    """A new core identifier row of a group identifier, loaded at `at` (as core would load it)."""
+    d = wh.dialect
+    identifiers = d.table(schemas.core, "nexus_identifiers")
+    columns = wh.columns(schemas.core, "nexus_identifiers")
+    stamp = f"CAST({d.literal(at)} AS {d.timestamp_type})"
+    picked = {name: d.literal(value) for name, value in row.items()} | {"occurred_at": stamp, "_loaded_at": stamp}
+    wh.execute(
+        f"INSERT INTO {identifiers} ({', '.join(columns)}) SELECT {', '.join(picked.get(c, c) for c in columns)} "
+        f"FROM {identifiers} WHERE entity_type = 'group' ORDER BY id LIMIT 1"
+    )
+
+
+def _final_with_change_sets(
+    wh: Warehouse, config: PipelineConfig, run: RunContext, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], dict[str, list[tuple[Any, ...]]]]:
+    """An incremental final build, and the rows of each change set it made."""
+    from airflow_provider_nexus.layers import final as final_layer
+
+    seen: dict[str, list[tuple[Any, ...]]] = {}
+    scratch = final_layer._Final.scratch
+
+    def recording(self: Any, writes: Any, kind: str, select_sql: str) -> str:
+        name = scratch(self, writes, kind, select_sql)
+        seen[kind] = sorted(wh.fetchall(f"SELECT * FROM {name}"), key=repr)
+        return name
+
+    monkeypatch.setattr(final_layer._Final, "scratch", recording)
+    engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
+    summary = build_final(wh, engine, config.entity_types, config.schemas, run)
+    monkeypatch.setattr(final_layer._Final, "scratch", scratch)
+    assert summary["mode"] == "incremental", summary
+    return summary, seen
+
+
+def test_a_group_sighted_again_keeps_its_memberships_and_a_merged_group_moves_them(
+    backend: tuple[Warehouse, SchemasConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memberships hang on a group's identity alone: a group seen again (its row changes) has none
+    of its membership rows rewritten; two groups merged by a shared identifier have every
+    membership of the loser re-pointed to the survivor. Both equal a full rebuild."""
+    wh, schemas = backend
+    d = wh.dialect
+    config = _config(backend, tmp_path / "data")
+    write_batch(DemoSpec(persons=200, batches=1, seed=7), 0, tmp_path / "data", None)
+    _run_batch(wh, config, RunContext(run_id="b0", now=T0), None)
+    memberships = d.table(schemas.final, "nexus_memberships")
+    # two groups with members, and an identifier and an edge group of each
+    picked = wh.fetchall(
+        f"SELECT ei.entity_id, ei.identifier_type, ei.identifier_value, i.source, i.edge_id "
+        f"FROM {d.table(schemas.final, 'nexus_entity_identifiers')} ei "
+        f"JOIN {d.table(schemas.core, 'nexus_identifiers')} i ON i.entity_type = ei.entity_type "
+        "AND i.identifier_type = ei.identifier_type AND i.identifier_value = ei.identifier_value "
+        f"WHERE ei.entity_type = 'group' AND i.edge_id IS NOT NULL "
+        f"AND ei.entity_id IN (SELECT group_id FROM {memberships}) ORDER BY ei.entity_id, i.edge_id"
+    )
+    first = picked[0]
+    second = next(r for r in picked if r[0] != first[0])
+    members = {
+        gid: wh.count(f"(SELECT * FROM {memberships} WHERE group_id = {d.literal(gid)}) m")
+        for gid in (first[0], second[0])
+    }
+
+    # 1. the first group seen again, in an event and an edge group of its own
+    seen_at = T0 + dt.timedelta(days=1)
+    sighting = {"id": "sighting-row", "event_id": "sighting-event", "edge_id": "sighting-edge", "source": first[3]}
+    sighting |= {"identifier_type": first[1], "identifier_value": first[2]}
+    _add_group_sighting(wh, schemas, sighting, seen_at)
+    run = RunContext(run_id="sighted", now=seen_at + dt.timedelta(minutes=1))
+    for entity_type in config.entity_types:
+        assert _resolve(wh, config, entity_type, run, T0).mode == "incremental"
+    summary, seen = _final_with_change_sets(wh, config, run, monkeypatch)
+    assert ("group", first[0]) in seen["entities_known"], "the group's own row changes"
+    assert seen["moved_entities"] == [], "a sighting moves no identifier"
+    assert summary["tables"]["nexus_memberships"] == 0, "no membership row of a merely sighted group is rewritten"
+    sighted = _final(wh, config)
+
+    # 2. the second group's identifier joins the first group's edge group: the two merge
+    merged_at = seen_at + dt.timedelta(days=1)
+    link = {"id": "link-row", "event_id": "link-event", "edge_id": first[4], "source": first[3]}
+    link |= {"identifier_type": second[1], "identifier_value": second[2]}
+    _add_group_sighting(wh, schemas, link, merged_at)
+    run = RunContext(run_id="merged", now=merged_at + dt.timedelta(minutes=1))
+    for entity_type in config.entity_types:
+        assert _resolve(wh, config, entity_type, run, seen_at).mode == "incremental"
+    summary, seen = _final_with_change_sets(wh, config, run, monkeypatch)
+    moved_groups = {entity_id for entity_type, entity_id in seen["moved_entities"] if entity_type == "group"}
+    assert {first[0], second[0]} <= moved_groups
+    incremental = _final(wh, config)
+    survivors = {r[1] for r in incremental["nexus_memberships"]} & {first[0], second[0]}
+    assert len(survivors) == 1, "the merged groups' memberships point at one survivor"
+    survivor = survivors.pop()
+    assert wh.count(f"(SELECT * FROM {memberships} WHERE group_id = {d.literal(survivor)}) m") >= max(members.values())
+    assert incremental != sighted
+    engine = TemplateEngine(d, config.resolved_template_dirs())
+    build_final(wh, engine, config.entity_types, schemas, RunContext("full", run.now, full_refresh=True))
+    assert _final(wh, config) == incremental
+
+
 def _copies(wh: Warehouse, schemas: SchemasConfig) -> set[tuple[str, str | None, Any]]:
     """(model, entity type, stamp) of every replaced-row copy in core."""
     d, found = wh.dialect, set()

@@ -69,7 +69,7 @@ def test_incremental_final_sql_parses_in_the_dialect(dialect_name: str) -> None:
 
     config = load_config(CONFIG)
     dialect = get_dialect(dialect_name)
-    kinds = ("events", "groups", "identifiers", "traits", "participant_events", "entities")
+    kinds = ("events", "groups", "identifiers", "traits", "participant_events", "entities", "moved_entities")
     changed = {kind: dialect.quote(f"nexus_final__changed_{kind}") for kind in kinds}
     selects = render_final(
         TemplateEngine(dialect, config.resolved_template_dirs()),

@@ -103,7 +103,8 @@ def render_final(
 
     With `staged`, tables read each other under their staging names, as a full build makes them.
     With `changed` (relation names by kind: events, groups, identifiers, traits,
-    participant_events, entities), each SELECT gives only the rows of what changed; then
+    participant_events, entities, and with memberships moved_entities: the entities an
+    identifier left or joined), each SELECT gives only the rows of what changed; then
     `edge_entities` and `traits` name the relations to read those two tables from, and
     `core_rows` and `map_rows` may stand in for core models and identity maps (by entity type)
     with just the rows the changes reach. `only` limits the output to those tables.
@@ -473,8 +474,8 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
             where = [f"event_id IN (SELECT event_id FROM {changed['participant_events']})"]
         elif table == "nexus_memberships":  # two statements rather than an OR of subqueries
             where = [
-                f"{column}_id IN {of_type.format(c=changed['entities'], t=d.literal(column))}"
-                for column in ("person", "group")
+                f"person_id IN {of_type.format(c=changed['entities'], t=d.literal('person'))}",
+                f"group_id IN {of_type.format(c=changed['moved_entities'], t=d.literal('group'))}",
             ]
         else:  # an entity table
             entity_type = next(t for t in self.entity_types if entity_table(t) == table)
@@ -531,6 +532,17 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
     WHERE {SAME_IDENTIFIER.format(a="o", b="r")} AND o.entity_id = r.entity_id
         AND {d.null_safe_equal("o.is_hub", "r.is_hub")})""",
         )
+        if {"person", "group"} <= set(self.entity_types):
+            # a group's memberships change with its identity, not with its sightings or traits
+            # (a company sighted again would otherwise rewrite the rows of all its members)
+            hit = f"JOIN {moved} k ON {SAME_IDENTIFIER.format(a='k', b='r')}"
+            out["moved_entities"] = scratch(
+                "moved_entities",
+                f"""SELECT DISTINCT entity_type, entity_id FROM (
+    SELECT r.entity_type, r.entity_id FROM {res_ids} r {hit}
+    UNION ALL SELECT r.entity_type, r.previous_entity_id FROM {res_ids} r {hit}) x
+WHERE entity_id IS NOT NULL""",
+            )
         repointed = scratch(
             "repointed",
             self.rows_where(

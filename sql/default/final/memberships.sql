@@ -1,5 +1,6 @@
-{#- `changed` (incremental runs): only the memberships of the persons or groups listed there,
-    one SELECT for each side (an OR of the two subqueries would not plan as joins). -#}
+{#- `changed` (incremental runs): only the memberships of the changed persons and of the groups
+    whose identifiers moved to another entity (a group's other changes leave its memberships as
+    they are), one SELECT for each side (an OR of the two subqueries would not plan as joins). -#}
 {% macro memberships() %}
 SELECT DISTINCT p.entity_id AS person_id, g.entity_id AS group_id, ms.role, ms.occurred_at, ms.source
 FROM {{ core.memberships }} AS ms
@@ -14,7 +15,7 @@ SELECT DISTINCT * FROM (
 WHERE p.entity_id IN (SELECT entity_id FROM {{ changed.entities }} WHERE entity_type = 'person')
 UNION ALL
 {{ memberships() }}
-WHERE g.entity_id IN (SELECT entity_id FROM {{ changed.entities }} WHERE entity_type = 'group')
+WHERE g.entity_id IN (SELECT entity_id FROM {{ changed.moved_entities }} WHERE entity_type = 'group')
 ) AS m
 {% else %}
 {{ memberships() }}
