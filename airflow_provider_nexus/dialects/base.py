@@ -266,6 +266,10 @@ class Dialect:
     #: the CREATE ... TABLE kind for scratch tables that parallel workers must read, where the
     #: engine's temporary tables are private to one process; None: temporary tables will do
     parallel_scratch_kind: ClassVar[str | None] = None
+    #: `SELECT DISTINCT ON (...)` keeps the first row per key in one sorted pass; where it is
+    #: cheaper than two aggregates and a join (PostgreSQL), resolution picks each component's
+    #: smallest identifier with it
+    smallest_by_distinct_on: ClassVar[bool] = False
 
     def row_ids(self, order_by: str, partition_by: str = "") -> str:
         """A window expression numbering rows 1..n (per `partition_by`) in no promised order.

@@ -1059,8 +1059,15 @@ FROM {new}"""
         return new
 
     def _smallest_identifiers(self, cur: str) -> str:
-        """Each component's smallest identifier (byte order): two aggregates, no sort."""
+        """Each component's smallest identifier (byte order): two aggregates, no sort, or one
+        sorted DISTINCT ON where the dialect prefers it."""
         bin_ = self.bin
+        if self.d.smallest_by_distinct_on:
+            return self.ctas(
+                "cmin",
+                f"""SELECT DISTINCT ON (cid) cid, {bin_("itype")} AS itype, {bin_("ivalue")} AS ivalue
+FROM {cur} ORDER BY cid, {bin_("itype")}, {bin_("ivalue")}""",
+            )
         return self.ctas(
             "cmin",
             f"""SELECT c.cid, k.itype, min({bin_("c.ivalue")}) AS ivalue
