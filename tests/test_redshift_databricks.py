@@ -25,6 +25,7 @@ from sqlglot import exp
 from airflow_provider_nexus.dialects import CONN_TYPES, DIALECTS, get_dialect
 from airflow_provider_nexus.dialects.base import Dialect
 from airflow_provider_nexus.dialects.databricks import DatabricksDialect
+from airflow_provider_nexus.dialects.postgres import PostgresDialect
 from airflow_provider_nexus.dialects.redshift import RedshiftDialect
 from airflow_provider_nexus.errors import NexusConfigError
 from airflow_provider_nexus.resolution import NoiseRules, resolve_entity_type
@@ -436,9 +437,11 @@ def test_resolution_statements_parse_in_the_dialect(name: str) -> None:
         assert "'run''1'" in text if name == "redshift" else "'run\\'1'" in text
 
 
-def test_redshift_resolution_avoids_is_distinct_from() -> None:
+def test_redshift_resolution_avoids_postgres_only_syntax() -> None:
+    """IS DISTINCT FROM and DISTINCT ON parse as Redshift in sqlglot, but Redshift rejects them."""
     for statements in _resolution_sql(RedshiftDialect()).values():
-        assert not any("DISTINCT FROM" in sql for sql in statements)
+        assert not any("DISTINCT FROM" in sql or "DISTINCT ON" in sql for sql in statements)
+    assert any("DISTINCT ON" in sql for sql in _resolution_sql(PostgresDialect())["full"])
 
 
 def test_databricks_resolution_drops_temp_tables_as_temporary() -> None:

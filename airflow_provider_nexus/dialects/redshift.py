@@ -46,6 +46,7 @@ class RedshiftDialect(PostgresDialect):
     timestamp_type: ClassVar[str] = "TIMESTAMP"
     text_type: ClassVar[str] = "VARCHAR(MAX)"
     parallel_scratch_kind: ClassVar[str | None] = None  # no UNLOGGED; every node reads temp tables
+    smallest_by_distinct_on: ClassVar[bool] = False  # PostgreSQL's DISTINCT ON is not in Redshift
     bigint_type: ClassVar[str] = "BIGINT"
     double_type: ClassVar[str] = "DOUBLE PRECISION"
 
