@@ -575,31 +575,25 @@ JOIN {stats} n ON n.node = l.node
 LEFT JOIN {degree} g ON g.node = l.node"""
         if flagged:
             node_rows += f"\nLEFT JOIN {flagged} x ON x.node = l.node"
-        if map_before:
-            prev = f"""m.entity_id AS prev_eid, m.is_hub AS prev_hub, m.first_seen_at AS prev_first,
-    m.last_seen_at AS prev_last
-FROM {node_rows}
-LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue"""
-        else:  # first run: nothing to join the (empty) map on
-            d = self.d
-            prev = f"""CAST(NULL AS {d.text_type}) AS prev_eid, CAST(NULL AS {d.boolean_type}) AS prev_hub,
-    CAST(NULL AS {d.timestamp_type}) AS prev_first, CAST(NULL AS {d.timestamp_type}) AS prev_last
-FROM {node_rows}"""
         # labels hold no blocked node, so a flagged one here is a hub
-        cur = self.ctas(
-            "cur",
-            f"""SELECT l.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows,
-    COALESCE(g.n_groups, 0) AS n_groups, {"x.node IS NOT NULL" if flagged else "FALSE"} AS is_hub, l.label AS cid, {prev}""",
-        )
+        node_columns = f"""l.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows,
+    COALESCE(g.n_groups, 0) AS n_groups, {"x.node IS NOT NULL" if flagged else "FALSE"} AS is_hub"""
         if map_before:
+            cur = self.ctas(
+                "cur",
+                f"""SELECT {node_columns}, l.label AS cid, m.entity_id AS prev_eid, m.is_hub AS prev_hub,
+    m.first_seen_at AS prev_first, m.last_seen_at AS prev_last
+FROM {node_rows}
+LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue""",
+            )
             prev_size = self.ctas(
                 "prev_size",
                 f"SELECT entity_id, count(*) AS n_prev FROM {self.map} GROUP BY entity_id",
             )
             new = self._assign_ids(s, cur, prev_size, taken=prev_size)
             s.entities = self.count(f"SELECT count(*) FROM {self.t('comp')}")  # one row per component
-        else:
-            new = self._assign_first_ids(s, cur)
+        else:  # first run: nothing to join the (empty) map on
+            new = self._assign_first_ids(s, labels, stats, node_rows, node_columns)
             s.entities = s.born  # every component is born
         self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
 
@@ -1058,34 +1052,49 @@ FROM {new}"""
         s.born, s.accreted, s.merged, s.split, s.changed_rows, self._reasons = (int(x or 0) for x in counts)
         return new
 
-    def _smallest_identifiers(self, cur: str) -> str:
-        """Each component's smallest identifier (byte order): two aggregates, no sort, or one
-        sorted DISTINCT ON where the dialect prefers it."""
+    def _smallest_identifiers(self, rows: str) -> str:
+        """Each component's smallest identifier (byte order) among `rows` (cid, itype, ivalue): one
+        sorted DISTINCT ON where the dialect prefers it (`rows` may then be a parenthesised
+        SELECT), else two aggregates and no sort (`rows` a table: it is read twice)."""
         bin_ = self.bin
         if self.d.smallest_by_distinct_on:
             return self.ctas(
                 "cmin",
-                f"""SELECT DISTINCT ON (cid) cid, {bin_("itype")} AS itype, {bin_("ivalue")} AS ivalue
-FROM {cur} ORDER BY cid, {bin_("itype")}, {bin_("ivalue")}""",
+                f"""SELECT DISTINCT ON (c.cid) c.cid, {bin_("c.itype")} AS itype, {bin_("c.ivalue")} AS ivalue
+FROM {rows} c ORDER BY c.cid, {bin_("c.itype")}, {bin_("c.ivalue")}""",
             )
         return self.ctas(
             "cmin",
             f"""SELECT c.cid, k.itype, min({bin_("c.ivalue")}) AS ivalue
-FROM {cur} c
-JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {cur} GROUP BY cid) k
+FROM {rows} c
+JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {rows} GROUP BY cid) k
   ON k.cid = c.cid AND {bin_("c.itype")} = k.itype
 GROUP BY c.cid, k.itype""",
         )
 
-    def _assign_first_ids(self, s: ResolutionSummary, cur: str) -> str:
+    def _assign_first_ids(
+        self, s: ResolutionSummary, labels: str, stats: str, node_rows: str, node_columns: str
+    ) -> str:
         """`_assign_ids` when there is no previous map: every component is born with the birth id
-        of its smallest identifier (no claims, no survivors, no id in use to avoid)."""
-        cmin = self._smallest_identifiers(cur)
+        of its smallest identifier (no claims, no survivors, no id in use to avoid). `node_rows`
+        and `node_columns` are the labelled nodes as `_resolve_full` joins them (aliases l, n)."""
+        if self.d.smallest_by_distinct_on:
+            # one sorted pass reads the labelled nodes once, so `new` needs no `cur` table first
+            cmin = self._smallest_identifiers(
+                f"(SELECT l.label AS cid, n.itype, n.ivalue FROM {labels} l JOIN {stats} n ON n.node = l.node)"
+            )
+            rows, cid, columns = node_rows, "l.label", node_columns
+        else:  # the two aggregates read their rows twice: a join there may be planned badly
+            cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid FROM {node_rows}")
+            cmin = self._smallest_identifiers(cur)
+            rows, cid, columns = f"{cur} c", "c.cid", ", ".join(f"c.{c}" for c in _NODE_COLUMNS)
         comp = self.ctas("comp", f"SELECT cid, {self.entity_hash('itype', 'ivalue')} AS entity_id FROM {cmin}")
         new = self.ctas(
             "new",
-            f"""SELECT {_NEW_COLUMNS}, 'born' AS reason, TRUE AS changed
-FROM {cur} cur JOIN {comp} comp ON comp.cid = cur.cid""",
+            f"""SELECT {columns}, comp.entity_id, {cid} AS label, CAST(NULL AS {self.d.text_type}) AS prev_eid,
+    'born' AS reason, TRUE AS changed
+FROM {rows}
+JOIN {comp} comp ON comp.cid = {cid}""",
         )
         s.born = self.count(f"SELECT count(*) FROM {comp}")
         s.accreted = s.merged = s.split = 0
@@ -1154,6 +1163,8 @@ SELECT CAST({STATE_VERSION} AS {big}), CAST({self.lit(self.fingerprint)} AS {d.t
     _reasons: int = 0
 
 
+#: The columns of a labelled node that `cur` holds and `new` carries on.
+_NODE_COLUMNS = ("node", "itype", "ivalue", "first_seen_at", "last_seen_at", "n_rows", "n_groups", "is_hub")
 #: What the `new` table carries from `cur` (aliased `cur`) and its component (`comp`), besides
 #: the reason and the changed flag: everything the log, map and nodes writes read.
 _NEW_COLUMNS = (
