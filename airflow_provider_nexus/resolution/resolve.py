@@ -1078,21 +1078,21 @@ GROUP BY c.cid, k.itype""",
         """`_assign_ids` when there is no previous map: every component is born with the birth id
         of its smallest identifier (no claims, no survivors, no id in use to avoid). `node_rows`
         and `node_columns` are the labelled nodes as `_resolve_full` joins them (aliases l, n)."""
+        no_prev = f"CAST(NULL AS {self.d.text_type}) AS prev_eid"
         if self.d.smallest_by_distinct_on:
             # one sorted pass reads the labelled nodes once, so `new` needs no `cur` table first
             cmin = self._smallest_identifiers(
                 f"(SELECT l.label AS cid, n.itype, n.ivalue FROM {labels} l JOIN {stats} n ON n.node = l.node)"
             )
-            rows, cid, columns = node_rows, "l.label", node_columns
+            columns, rows, cid = f"{node_columns}, comp.entity_id, l.label, {no_prev}", node_rows, "l.label"
         else:  # the two aggregates read their rows twice: a join there may be planned badly
-            cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid FROM {node_rows}")
+            cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid, {no_prev} FROM {node_rows}")
             cmin = self._smallest_identifiers(cur)
-            rows, cid, columns = f"{cur} c", "c.cid", ", ".join(f"c.{c}" for c in _NODE_COLUMNS)
+            columns, rows, cid = _NEW_COLUMNS, f"{cur} cur", "cur.cid"
         comp = self.ctas("comp", f"SELECT cid, {self.entity_hash('itype', 'ivalue')} AS entity_id FROM {cmin}")
         new = self.ctas(
             "new",
-            f"""SELECT {columns}, comp.entity_id, {cid} AS label, CAST(NULL AS {self.d.text_type}) AS prev_eid,
-    'born' AS reason, TRUE AS changed
+            f"""SELECT {columns}, 'born' AS reason, TRUE AS changed
 FROM {rows}
 JOIN {comp} comp ON comp.cid = {cid}""",
         )
@@ -1163,8 +1163,6 @@ SELECT CAST({STATE_VERSION} AS {big}), CAST({self.lit(self.fingerprint)} AS {d.t
     _reasons: int = 0
 
 
-#: The columns of a labelled node that `cur` holds and `new` carries on.
-_NODE_COLUMNS = ("node", "itype", "ivalue", "first_seen_at", "last_seen_at", "n_rows", "n_groups", "is_hub")
 #: What the `new` table carries from `cur` (aliased `cur`) and its component (`comp`), besides
 #: the reason and the changed flag: everything the log, map and nodes writes read.
 _NEW_COLUMNS = (
