@@ -185,6 +185,11 @@ class RawSourceTable(StrictModel):
         return [self.key] if isinstance(self.key, str) else list(self.key)
 
 
+def has_memberships(entity_types: Iterable[str]) -> bool:
+    """Memberships link a person to a group, so they exist only where both types are declared."""
+    return {"person", "group"} <= set(entity_types)
+
+
 def _raw_kind(value: Any) -> str:
     if isinstance(value, dict):
         return "raw_landed_table" if "table" in value else "raw_files"
@@ -263,7 +268,7 @@ class PipelineConfig(StrictModel):
                         f"source {source.name!r} emits entity type {entity!r}, which is not declared under "
                         f"entity_types (declared: {', '.join(sorted(self.entity_types))})",
                     )
-            if source.memberships and not {"person", "group"} <= set(self.entity_types):
+            if source.memberships and not has_memberships(self.entity_types):
                 raise _LocatedValueError(
                     ("sources", index, "memberships"),
                     "memberships need both 'person' and 'group' declared under entity_types",

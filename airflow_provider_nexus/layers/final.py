@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig
+from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, has_memberships
 from airflow_provider_nexus.layers.common import (
     FINAL_STATE,
     PendingWrites,
@@ -67,7 +67,7 @@ def final_tables(entity_types: dict[str, EntityTypeConfig]) -> list[str]:
     """Names of every table the final layer writes (for Assets and docs)."""
     names = ["nexus_events", "nexus_entity_identifiers", "nexus_entity_traits", "nexus_event_participants"]
     names += [entity_table(t) for t in entity_types]
-    if {"person", "group"} <= set(entity_types):
+    if has_memberships(entity_types):
         names.append("nexus_memberships")
     return names
 
@@ -130,7 +130,7 @@ def render_final(
             "entities",
             {"entity_type": entity_type, "config": config, "map": maps[entity_type], "traits": traits},
         )
-    if {"person", "group"} <= set(entity_types):
+    if has_memberships(entity_types):
         plan["nexus_memberships"] = ("memberships", {})
     return {
         table: engine.render(f"final/{template}.sql", **extra, **common)
@@ -384,7 +384,7 @@ class _Final:
         first and filtering afterwards.
         """
         rows = {"identifiers": changed["identifiers_of_entities"]}
-        if {"person", "group"} <= set(self.entity_types):
+        if has_memberships(self.entity_types):
             held = (
                 "EXISTS (SELECT 1 FROM {k} k WHERE k.entity_type = {lit} AND k.identifier_type = ms.{t}_identifier_type "
                 "AND k.identifier_value = ms.{t}_identifier_value)"
@@ -532,7 +532,7 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
     WHERE {SAME_IDENTIFIER.format(a="o", b="r")} AND o.entity_id = r.entity_id
         AND {d.null_safe_equal("o.is_hub", "r.is_hub")})""",
         )
-        if {"person", "group"} <= set(self.entity_types):
+        if has_memberships(self.entity_types):
             # a group's memberships change with its identity, not with its sightings or traits
             # (a company sighted again would otherwise rewrite the rows of all its members)
             hit = f"JOIN {moved} k ON {SAME_IDENTIFIER.format(a='k', b='r')}"
@@ -588,7 +588,7 @@ WHERE entity_id IS NOT NULL""",
         # the identifiers of changed core rows and of both sides of changed memberships: their
         # entities, found in one pass over the maps
         held = [f"SELECT {key} FROM {core_ids}"]
-        if {"person", "group"} <= set(self.entity_types):
+        if has_memberships(self.entity_types):
             memberships = touched(
                 "memberships",
                 "person_identifier_type, person_identifier_value, group_identifier_type, group_identifier_value",
