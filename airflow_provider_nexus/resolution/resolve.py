@@ -592,10 +592,10 @@ LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n
             )
             new = self._assign_ids(s, cur, prev_size, taken=prev_size)
             s.entities = self.count(f"SELECT count(*) FROM {self.t('comp')}")  # one row per component
+            self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
         else:  # first run: nothing to join the (empty) map on
-            new = self._assign_first_ids(s, labels, stats, node_rows, node_columns)
+            first_rows = self._first_run_rows(s, labels, stats, node_rows, node_columns)
             s.entities = s.born  # every component is born
-        self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
             return (
@@ -615,20 +615,27 @@ LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n
             delete, m = self.d.delete_target(self.map, "m")
             self.write(f"{delete} WHERE {gone(m)}")
         s.log_rows = s.removed
-        self._write_log_and_map(s, new)
+        if map_before:
+            self._write_log_and_map(s, new)
+            linked = new
+        else:  # the node rows are written straight from the join; the log and map then read them
+            linked = f"({first_rows}) new"
         nodes = f"""SELECT node, itype AS identifier_type, ivalue AS identifier_value, first_seen_at, last_seen_at,
     n_rows, n_groups, FALSE AS is_blocked, is_hub, label, entity_id
-FROM {new}"""
+FROM {linked}"""
         if flagged:  # blocked identifiers keep a node row (flagged, in no component)
             nodes += f"""
 UNION ALL
 SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, COALESCE(g.n_groups, 0), TRUE, FALSE,
     CAST(NULL AS {self.d.bigint_type}), CAST(NULL AS {self.d.text_type})
 FROM {stats} n LEFT JOIN {degree} g ON g.node = n.node WHERE n.is_blocked"""
-        self._rebuild("nodes", nodes)
-        self.drop("stats")  # inside the transaction: a shared scratch table is never seen committed
+        written = self._rebuild("nodes", nodes)
         # after the writes the map holds exactly the linkable (not blocked) identifiers: one per label row
         s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
+        if not map_before:
+            self._write_first_log_and_map(s, written)
+            self.drop("cur", "cmin", "comp")
+        self.drop("stats")  # inside the transaction: a shared scratch table is never seen committed
         self._finish(s, loaded_high=high, loaded_rows=total)
 
     # -- incremental path ------------------------------------------------------------------
@@ -1072,37 +1079,39 @@ JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {rows} GROUP BY cid) k
 GROUP BY c.cid, k.itype""",
         )
 
-    def _assign_first_ids(
-        self, s: ResolutionSummary, labels: str, stats: str, node_rows: str, node_columns: str
-    ) -> str:
+    def _first_run_rows(self, s: ResolutionSummary, labels: str, stats: str, node_rows: str, node_columns: str) -> str:
         """`_assign_ids` when there is no previous map: every component is born with the birth id
         of its smallest identifier (no claims, no survivors, no id in use to avoid). `node_rows`
-        and `node_columns` are the labelled nodes as `_resolve_full` joins them (aliases l, n)."""
-        no_prev = f"CAST(NULL AS {self.d.text_type}) AS prev_eid"
+        and `node_columns` are the labelled nodes as `_resolve_full` joins them (aliases l, n).
+
+        Returns a SELECT of the linked nodes (node columns, `label`, `entity_id`), not a table: the
+        node rows are written from it once, and the log and map read them back, so the 5.7M
+        string rows of a 1M-person base are materialised once less."""
         if self.d.smallest_by_distinct_on:
-            # one sorted pass reads the labelled nodes once, so `new` needs no `cur` table first
+            # one sorted pass reads the labelled nodes once, so no `cur` table is needed first
             cmin = self._smallest_identifiers(
                 f"(SELECT l.label AS cid, n.itype, n.ivalue FROM {labels} l JOIN {stats} n ON n.node = l.node)"
             )
-            columns, rows, cid = f"{node_columns}, comp.entity_id, l.label, {no_prev}", node_rows, "l.label"
+            columns, rows, cid = f"{node_columns}, l.label", node_rows, "l.label"
         else:  # the two aggregates read their rows twice: a join there may be planned badly
-            cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid, {no_prev} FROM {node_rows}")
+            cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid FROM {node_rows}")
             cmin = self._smallest_identifiers(cur)
-            columns, rows, cid = _NEW_COLUMNS, f"{cur} cur", "cur.cid"
+            columns = (
+                "cur.node, cur.itype, cur.ivalue, cur.first_seen_at, cur.last_seen_at, cur.n_rows, cur.n_groups, "
+                "cur.is_hub, cur.cid AS label"
+            )
+            rows, cid = f"{cur} cur", "cur.cid"
         comp = self.ctas("comp", f"SELECT cid, {self.entity_hash('itype', 'ivalue')} AS entity_id FROM {cmin}")
-        new = self.ctas(
-            "new",
-            f"""SELECT {columns}, 'born' AS reason, TRUE AS changed
-FROM {rows}
-JOIN {comp} comp ON comp.cid = {cid}""",
-        )
+        self.drop("cmin")
         s.born = self.count(f"SELECT count(*) FROM {comp}")
         s.accreted = s.merged = s.split = 0
-        s.changed_rows = self._reasons = self.count(f"SELECT count(*) FROM {new}")
-        return new
+        return f"SELECT {columns}, comp.entity_id FROM {rows} JOIN {comp} comp ON comp.cid = {cid}"
 
     _log_cols = (
         "entity_type, identifier_type, identifier_value, entity_id, previous_entity_id, reason, run_id, resolved_at"
+    )
+    _map_cols = (
+        "entity_type, identifier_type, identifier_value, entity_id, first_seen_at, last_seen_at, resolved_at, is_hub"
     )
 
     def _write_log_and_map(self, s: ResolutionSummary, new: str) -> None:
@@ -1125,10 +1134,27 @@ SELECT {et}, itype, ivalue, entity_id, prev_eid, reason, {rid}, {ra} FROM {new} 
                 f"AND n.itype = {m}.identifier_type AND n.ivalue = {m}.identifier_value)"
             )
             self.write(
-                f"""INSERT INTO {self.map} (entity_type, identifier_type, identifier_value, entity_id,
-    first_seen_at, last_seen_at, resolved_at, is_hub)
+                f"""INSERT INTO {self.map} ({self._map_cols})
 SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub FROM {new} WHERE changed"""
             )
+
+    def _write_first_log_and_map(self, s: ResolutionSummary, nodes: str) -> None:
+        """First run: every linkable node (`nodes`, as just written) is born; log and map from it."""
+        if not s.identifiers:
+            return
+        et, rid, ra = self.lit(self.entity_type), self.lit(self.run_id), self.lit(self.resolved_at)
+        s.log_rows += s.identifiers
+        s.changed_rows = s.identifiers
+        self.write(
+            f"""INSERT INTO {self.log} ({self._log_cols})
+SELECT {et}, identifier_type, identifier_value, entity_id, CAST(NULL AS {self.d.text_type}), 'born', {rid}, {ra}
+FROM {nodes} WHERE NOT is_blocked"""
+        )
+        self.write(
+            f"""INSERT INTO {self.map} ({self._map_cols})
+SELECT {et}, identifier_type, identifier_value, entity_id, first_seen_at, last_seen_at, {ra}, is_hub
+FROM {nodes} WHERE NOT is_blocked"""
+        )
 
     def _finish(self, s: ResolutionSummary, *, loaded_high: Any, loaded_rows: int) -> None:
         """Audit, counts and the state row (both paths)."""
