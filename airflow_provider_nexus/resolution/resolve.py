@@ -923,12 +923,13 @@ FROM {upd} WHERE is_blocked AND NOT is_gone"""
                 "gm",
                 f"SELECT m.gid, m.node FROM {members} m LEFT JOIN {flagged} x ON x.node = m.node WHERE x.node IS NULL",
             )
+        # the smallest member by a window over the group, not an aggregate joined back to the
+        # members: one pass over them (a group of one yields no edge, its member is its own rep)
         return self.ctas(
             "edges",
-            f"""SELECT DISTINCT r.rep AS a, g.node AS b
-FROM {gm} g
-JOIN (SELECT gid, min(node) AS rep FROM {gm} GROUP BY gid HAVING count(*) > 1) r ON r.gid = g.gid
-WHERE g.node <> r.rep""",
+            f"""SELECT DISTINCT x.rep AS a, x.node AS b
+FROM (SELECT g.node, min(g.node) OVER (PARTITION BY g.gid) AS rep FROM {gm} g) x
+WHERE x.node <> x.rep""",
         )
 
     def _flagged_nodes(self, stats: str, degree: str) -> str | None:
