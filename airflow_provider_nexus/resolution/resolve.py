@@ -634,7 +634,7 @@ FROM {stats} n LEFT JOIN {degree} g ON g.node = n.node WHERE n.is_blocked"""
         s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
         if not map_before:
             self._write_first_log_and_map(s, written)
-            self.drop("cur", "cmin", "comp")
+            self.drop("cur", "comp")  # `_first_run_rows` dropped cmin
         self.drop("stats")  # inside the transaction: a shared scratch table is never seen committed
         self._finish(s, loaded_high=high, loaded_rows=total)
 
@@ -1097,11 +1097,7 @@ GROUP BY c.cid, k.itype""",
         else:  # the two aggregates read their rows twice: a join there may be planned badly
             cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid FROM {node_rows}")
             cmin = self._smallest_identifiers(cur)
-            columns = (
-                "cur.node, cur.itype, cur.ivalue, cur.first_seen_at, cur.last_seen_at, cur.n_rows, cur.n_groups, "
-                "cur.is_hub, cur.cid AS label"
-            )
-            rows, cid = f"{cur} cur", "cur.cid"
+            columns, rows, cid = _CUR_NODE_COLUMNS, f"{cur} cur", "cur.cid"
         comp = self.ctas("comp", f"SELECT cid, {self.entity_hash('itype', 'ivalue')} AS entity_id FROM {cmin}")
         self.drop("cmin")
         s.born = self.count(f"SELECT count(*) FROM {comp}")
@@ -1190,12 +1186,15 @@ SELECT CAST({STATE_VERSION} AS {big}), CAST({self.lit(self.fingerprint)} AS {d.t
     _reasons: int = 0
 
 
-#: What the `new` table carries from `cur` (aliased `cur`) and its component (`comp`), besides
-#: the reason and the changed flag: everything the log, map and nodes writes read.
-_NEW_COLUMNS = (
-    "cur.node, cur.itype, cur.ivalue, comp.entity_id, cur.first_seen_at, cur.last_seen_at, "
-    "cur.n_rows, cur.n_groups, cur.is_hub, cur.cid AS label, cur.prev_eid"
+#: A labelled node as `cur` (aliased `cur`) holds it, its component named `label`: what the node
+#: rows are written from, with the entity id.
+_CUR_NODE_COLUMNS = (
+    "cur.node, cur.itype, cur.ivalue, cur.first_seen_at, cur.last_seen_at, cur.n_rows, cur.n_groups, "
+    "cur.is_hub, cur.cid AS label"
 )
+#: What the `new` table carries from `cur` and its component (`comp`), besides the reason and the
+#: changed flag: everything the log, map and nodes writes read.
+_NEW_COLUMNS = f"{_CUR_NODE_COLUMNS}, comp.entity_id, cur.prev_eid"
 
 
 def _least(a: str, b: str) -> str:
