@@ -193,26 +193,34 @@ class _Final:
         """One statement, so the counts and the highs describe the same moment.
 
         Given the previous build, it also counts what the check for unrecorded changes needs:
-        rows loaded since that build's cut, and rows from before it replaced since (both read
-        only recent rows, where a full count of the old ones would scan whole tables).
+        rows loaded since that build's cut, and rows from before it replaced since. Each table
+        is read once for all of its figures (PostgreSQL scans a table for a count and again for
+        each max or filtered count asked in a subquery of its own).
         """
-        parts: dict[tuple[str, str], str] = {}
+        per_table: dict[str, dict[tuple[str, str], str]] = {}
+        cut = None if prev is None or prev.core_high is None else self.d.literal(prev.core_high)
         for model, table in self.core.items():
-            parts["rows", model] = f"(SELECT count(*) FROM {table})"
-            parts["high", model] = f"(SELECT max(_loaded_at) FROM {table})"
+            per_table[table] = {("rows", model): "count(*)", ("high", model): "max(_loaded_at)"}
+            if cut is not None:
+                per_table[table]["since", model] = f"count(CASE WHEN _loaded_at > {cut} THEN 1 END)"
         for model, table in self.retracted.items():
-            parts["high", f"{model} replaced"] = f"(SELECT max(_retracted_at) FROM {table})"
-        for name, table in [*self.maps.items(), ("log", self.log)]:
-            parts["resolved", name] = f"(SELECT max(resolved_at) FROM {table})"
-        if prev is not None and prev.core_high is not None:
-            cut = self.d.literal(prev.core_high)
-            for model, table in self.core.items():
-                parts["since", model] = f"(SELECT count(*) FROM {table} WHERE _loaded_at > {cut})"
-            for model, table in self.retracted.items():
-                parts["gone", model] = (
-                    f"(SELECT count(*) FROM {table} WHERE _loaded_at <= {cut} AND _retracted_at > {cut})"
+            per_table[table] = {("high", f"{model} replaced"): "max(_retracted_at)"}
+            if cut is not None:
+                per_table[table]["gone", model] = (
+                    f"count(CASE WHEN _loaded_at <= {cut} AND _retracted_at > {cut} THEN 1 END)"
                 )
-        row = self.wh.fetchone(f"SELECT {', '.join(parts.values())}") or [None] * len(parts)
+        for name, table in [*self.maps.items(), ("log", self.log)]:
+            per_table[table] = {("resolved", name): "max(resolved_at)"}
+        parts: list[tuple[str, str]] = []
+        derived: list[str] = []
+        for i, (table, figures) in enumerate(per_table.items()):
+            columns = []
+            for key, expr in figures.items():
+                columns.append(f"{expr} AS f{len(parts)}")
+                parts.append(key)
+            derived.append(f"(SELECT {', '.join(columns)} FROM {table}) t{i}")
+        sql = f"SELECT {', '.join(f'f{n}' for n in range(len(parts)))} FROM {' CROSS JOIN '.join(derived)}"
+        row = self.wh.fetchone(sql) or [None] * len(parts)
         got = dict(zip(parts, row, strict=True))
         counts = {model: int(got["rows", model] or 0) for model in self.core}
         kept = None
