@@ -507,8 +507,8 @@ class Pipeline:
                 state = StateStore(wh, cfg.schemas.core)
                 state.ensure()
                 since = state.get(RESOLUTION_SCOPE, layer)
-                high = latest_change(wh, cfg.schemas.core, et)
-                if high is not None and since is not None and high <= since:
+                high = latest_change(wh, cfg.schemas.core, et, after=since)
+                if since is not None and high is None:
                     return {"entity_type": et, "new": 0}
                 with wh.transaction():
                     summary = resolve_entity_type(

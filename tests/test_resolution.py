@@ -993,6 +993,9 @@ def test_a_batch_that_only_takes_rows_away_still_counts_as_a_change(env: Env) ->
     assert latest_change(env.wh, CORE, "person") == t1
     resync(env, {1: None}, t2)  # the phone row becomes a group identifier
     assert latest_change(env.wh, CORE, "person") == t2
+    # from the watermark: the later stamp, and none once resolution has caught up with it
+    assert latest_change(env.wh, CORE, "person", after=t1) == t2
+    assert latest_change(env.wh, CORE, "person", after=t2) is None
     s = resolve(env, since=t1)
     assert s.mode == "incremental" and s.retracted_rows == 1 and s.removed == 1
     check_against_reference(env)

@@ -50,8 +50,8 @@ class NexusResolutionOperator(NexusBaseOperator):
             state = StateStore(wh, self.schemas.core)
             state.ensure()
             since = None if run.full_refresh else state.get(RESOLUTION_SCOPE, layer)
-            high = latest_change(wh, self.schemas.core, self.entity_type)
-            if high is not None and since is not None and high <= since:
+            high = latest_change(wh, self.schemas.core, self.entity_type, after=since)
+            if since is not None and high is None:
                 self.log.info("%s: no identifiers added or replaced since %s", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
 

@@ -1206,15 +1206,20 @@ def _greatest(a: str, b: str) -> str:
     return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
 
 
-def latest_change(wh: Warehouse, core_schema: str, entity_type: str) -> datetime | None:
+def latest_change(wh: Warehouse, core_schema: str, entity_type: str, after: datetime | None = None) -> datetime | None:
     """When core last gained or replaced identifier rows of `entity_type` (None: never).
 
     A caller that already resolved up to this instant has nothing to do. Replaced rows count: a
-    batch that only takes rows away can still drop a link or an identifier.
+    batch that only takes rows away can still drop a link or an identifier. With `after` (the
+    caller's watermark) only later stamps are looked at, and None means none is later: engines
+    that keep a block-range index on the load time then read the recent rows alone, where a
+    plain max reads the whole table.
     """
     d, et = wh.dialect, wh.dialect.literal(check_name(entity_type, "entity type"))
+    later = "" if after is None else " AND {column} > " + d.literal(after)
     stamps = [
         f"SELECT max({column}) AS stamp FROM {d.table(core_schema, table)} WHERE entity_type = {et}"
+        + later.format(column=column)
         for table, column in ((CORE_TABLE, "_loaded_at"), (RETRACTED_TABLE, "_retracted_at"))
         if wh.table_exists(core_schema, table)
     ]
