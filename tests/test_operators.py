@@ -63,6 +63,9 @@ def test_operators_one_by_one(warehouse_conn: tuple[str, SchemasConfig, Any], mi
         resolution = NexusResolutionOperator(task_id=f"resolve_{entity_type}", entity_type=entity_type, **common)
         result = resolution.execute(_context("r1"))
         assert result["entities"] == expected, result
+    # nothing added to or replaced in core since: the next run's resolution is a no-op
+    again = NexusResolutionOperator(task_id="resolve_person", entity_type="person", **common)
+    assert again.execute(_context("r2")) == {"entity_type": "person", "new": 0}
 
     final = NexusFinalOperator(task_id="final", entity_types=ENTITY_TYPES, **common)
     tables = final.execute(_context("r1"))["tables"]

@@ -1206,6 +1206,10 @@ def _greatest(a: str, b: str) -> str:
     return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} >= {b} THEN {a} ELSE {b} END"
 
 
+#: Core's identifier rows and their replaced copies, each with the column that stamps a change.
+_STAMPED_TABLES = ((CORE_TABLE, "_loaded_at"), (RETRACTED_TABLE, "_retracted_at"))
+
+
 def latest_change(wh: Warehouse, core_schema: str, entity_type: str, after: datetime | None = None) -> datetime | None:
     """When core last gained or replaced identifier rows of `entity_type` (None: never).
 
@@ -1216,17 +1220,30 @@ def latest_change(wh: Warehouse, core_schema: str, entity_type: str, after: date
     plain max reads the whole table.
     """
     d, et = wh.dialect, wh.dialect.literal(check_name(entity_type, "entity type"))
-    later = "" if after is None else " AND {column} > " + d.literal(after)
-    stamps = [
-        f"SELECT max({column}) AS stamp FROM {d.table(core_schema, table)} WHERE entity_type = {et}"
-        + later.format(column=column)
-        for table, column in ((CORE_TABLE, "_loaded_at"), (RETRACTED_TABLE, "_retracted_at"))
-        if wh.table_exists(core_schema, table)
-    ]
+    stamps = []
+    for table, column in _STAMPED_TABLES:
+        if wh.table_exists(core_schema, table):
+            later = "" if after is None else f" AND {column} > {d.literal(after)}"
+            stamps.append(
+                f"SELECT max({column}) AS stamp FROM {d.table(core_schema, table)} WHERE entity_type = {et}{later}"
+            )
     if not stamps:
         return None
     latest: datetime | None = wh.scalar(f"SELECT max(stamp) FROM ({' UNION ALL '.join(stamps)}) s")
     return latest
+
+
+def has_core_rows(wh: Warehouse, core_schema: str, entity_type: str) -> bool:
+    """Whether core holds (or has replaced) any identifier row of `entity_type`: with
+    `latest_change(after=...)` returning None, tells "nothing new" from "core emptied", which
+    still has to be resolved. Stops at the first row."""
+    d, et = wh.dialect, wh.dialect.literal(check_name(entity_type, "entity type"))
+    probes = [
+        f"EXISTS (SELECT 1 FROM {d.table(core_schema, table)} WHERE entity_type = {et})"
+        for table, _ in _STAMPED_TABLES
+        if wh.table_exists(core_schema, table)
+    ]
+    return bool(probes) and bool(wh.scalar(f"SELECT CASE WHEN {' OR '.join(probes)} THEN 1 ELSE 0 END"))
 
 
 def resolve_entity_type(
