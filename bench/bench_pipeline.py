@@ -440,7 +440,7 @@ class Pipeline:
         from airflow_provider_nexus.layers.raw import load_source
         from airflow_provider_nexus.layers.source import build_source
         from airflow_provider_nexus.operators.resolution import RESOLUTION_SCOPE
-        from airflow_provider_nexus.resolution import has_core_rows, latest_change, resolve_entity_type
+        from airflow_provider_nexus.resolution import pending_change, resolve_entity_type
         from airflow_provider_nexus.resolution.noise import noise_rules_from_config
         from airflow_provider_nexus.state import StateStore
 
@@ -507,8 +507,8 @@ class Pipeline:
                 state = StateStore(wh, cfg.schemas.core)
                 state.ensure()
                 since = state.get(RESOLUTION_SCOPE, layer)
-                high = latest_change(wh, cfg.schemas.core, et, after=since)
-                if since is not None and high is None and has_core_rows(wh, cfg.schemas.core, et):
+                pending, high = pending_change(wh, cfg.schemas.core, et, since)
+                if not pending:
                     return {"entity_type": et, "new": 0}
                 with wh.transaction():
                     summary = resolve_entity_type(

@@ -985,7 +985,7 @@ def test_value_becoming_a_hub_across_batches_splits_incrementally() -> None:
 def test_a_batch_that_only_takes_rows_away_still_counts_as_a_change(env: Env) -> None:
     """The operator skips resolution when nothing changed since its watermark; a re-sync that
     removes a person's row adds no person row, yet it must not be skipped."""
-    from airflow_provider_nexus.resolution import has_core_rows, latest_change
+    from airflow_provider_nexus.resolution import has_core_rows, latest_change, pending_change
 
     t1, t2 = T0 + dt.timedelta(hours=1), T0 + dt.timedelta(hours=2)
     load(env, [("crm", "c1", "email", "a@x.io", t1), ("crm", "c1", "phone", "+1555", t1)])
@@ -997,6 +997,9 @@ def test_a_batch_that_only_takes_rows_away_still_counts_as_a_change(env: Env) ->
     assert latest_change(env.wh, CORE, "person", after=t1) == t2
     assert latest_change(env.wh, CORE, "person", after=t2) is None
     assert has_core_rows(env.wh, CORE, "person") and not has_core_rows(env.wh, CORE, "account")
+    assert pending_change(env.wh, CORE, "person", t1) == (True, t2)
+    assert pending_change(env.wh, CORE, "person", t2) == (False, None)
+    assert pending_change(env.wh, CORE, "account", t2) == (True, None)  # nothing there: resolve
     s = resolve(env, since=t1)
     assert s.mode == "incremental" and s.retracted_rows == 1 and s.removed == 1
     check_against_reference(env)

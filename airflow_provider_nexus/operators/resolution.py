@@ -40,7 +40,7 @@ class NexusResolutionOperator(NexusBaseOperator):
         self.max_rounds = max_rounds
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_provider_nexus.resolution import has_core_rows, latest_change, resolve_entity_type
+        from airflow_provider_nexus.resolution import pending_change, resolve_entity_type
         from airflow_provider_nexus.resolution.noise import noise_rules_from_config
         from airflow_provider_nexus.state import StateStore
 
@@ -50,8 +50,8 @@ class NexusResolutionOperator(NexusBaseOperator):
             state = StateStore(wh, self.schemas.core)
             state.ensure()
             since = None if run.full_refresh else state.get(RESOLUTION_SCOPE, layer)
-            high = latest_change(wh, self.schemas.core, self.entity_type, after=since)
-            if since is not None and high is None and has_core_rows(wh, self.schemas.core, self.entity_type):
+            pending, high = pending_change(wh, self.schemas.core, self.entity_type, since)
+            if not pending:
                 self.log.info("%s: no identifiers added or replaced since %s", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
 

@@ -15,6 +15,7 @@ from airflow_provider_nexus.resolution.resolve import (
     has_core_rows,
     latest_change,
     map_table_name,
+    pending_change,
     resolve_entity_type,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "has_core_rows",
     "latest_change",
     "map_table_name",
+    "pending_change",
     "resolve_entity_type",
 ]

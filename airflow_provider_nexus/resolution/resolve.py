@@ -1246,6 +1246,18 @@ def has_core_rows(wh: Warehouse, core_schema: str, entity_type: str) -> bool:
     return bool(probes) and bool(wh.scalar(f"SELECT CASE WHEN {' OR '.join(probes)} THEN 1 ELSE 0 END"))
 
 
+def pending_change(
+    wh: Warehouse, core_schema: str, entity_type: str, since: datetime | None
+) -> tuple[bool, datetime | None]:
+    """Whether resolving `entity_type` after the watermark `since` (None: never resolved) has
+    anything to do, and the stamp to move the watermark to (None: leave it). The one place the
+    operator and the benchmark take this decision from."""
+    high = latest_change(wh, core_schema, entity_type, after=since)
+    if since is not None and high is None and has_core_rows(wh, core_schema, entity_type):
+        return False, None
+    return True, high
+
+
 def resolve_entity_type(
     wh: Warehouse,
     *,
