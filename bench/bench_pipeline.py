@@ -27,6 +27,12 @@ batch B-1 is delivered and a second run processes it; the report gives increment
 layer. The generator's later batches are larger than average (re-deliveries, late identifies),
 so with the default --batches 600 the last batch is about 1% of the base's rows.
 
+--vacuum-between (PostgreSQL): before every run after the first, `VACUUM ANALYZE` the whole
+database, untimed and reported apart. A live server's autovacuum does that between scheduled runs
+after a load of millions of rows; this machine's server runs with autovacuum off, so without the
+flag the increment runs on a base without column statistics (bench_resolution.py vacuums
+its loaded rows for the same reason).
+
 Statements slower than --slow seconds (default 1 s) are recorded with their task.
 """
 
@@ -147,6 +153,14 @@ def pg_drop(admin_uri: str, name: str) -> None:
 
     with psycopg.connect(admin_uri, autocommit=True) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_vacuum_analyze(uri: str) -> None:
+    """What autovacuum would have done between two scheduled runs: visibility map and statistics."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
 
 
 def pg_size_mb(uri: str) -> float:
@@ -629,7 +643,11 @@ def child_run(args: argparse.Namespace) -> dict[str, Any]:
             partial.write_text(json.dumps(state, default=str), encoding="utf-8")
 
         pipeline.progress = progress
-        for part in parts_of(args.mode, args.batches):
+        for i, part in enumerate(parts_of(args.mode, args.batches)):
+            if i and args.vacuum_between and engine == "postgres":
+                started = time.perf_counter()
+                pg_vacuum_analyze(str(target.location))
+                out.setdefault("vacuum_seconds", {})[part] = round(time.perf_counter() - started, 2)
             started = time.perf_counter()
             deliver(gen_dir, part, target.data_dir, target.location)
             out["deliver_seconds"][part] = round(time.perf_counter() - started, 2)
@@ -700,6 +718,8 @@ def spawn(phase: str, engine: str, persons: int, gen_dir: Path, args: argparse.N
         cmd += ["--src", args.src]
     if args.keep:
         cmd.append("--keep")
+    if args.vacuum_between:
+        cmd.append("--vacuum-between")
     started = time.perf_counter()
     timeout = args.timeout if phase == "run" else None
     try:
@@ -849,6 +869,11 @@ def main(argv: list[str] | None = None) -> int:
         help="per engine: one run over batches 0..B-2 (the base), then batch B-1 alone (about 1%% at B=600)",
     )
     parser.add_argument("--pg-uri", default=PG_URI, help=f"admin URI of the PostgreSQL server (default {PG_URI})")
+    parser.add_argument(
+        "--vacuum-between",
+        action="store_true",
+        help="PostgreSQL: VACUUM ANALYZE the database before each run after the first (untimed), as autovacuum would",
+    )
     parser.add_argument("--slow", type=float, default=1.0, help="record statements slower than this (s)")
     parser.add_argument(
         "--timeout",
