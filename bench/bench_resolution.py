@@ -592,6 +592,7 @@ def main() -> None:
         print(json.dumps(res, default=str))
         return
     workdir = args.workdir or tempfile.mkdtemp(prefix="nexus_bench_res_")
+    os.makedirs(workdir, exist_ok=True)  # a named workdir may not exist yet; every phase writes into it
     results = {"machine": machine(), "command": " ".join(sys.argv), "sizes": []}
     for persons in args.persons:
         results["sizes"].append(
