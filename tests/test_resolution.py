@@ -1082,6 +1082,26 @@ def test_duckdb_binary_collate_is_byte_order() -> None:
     assert conn.execute("SELECT 'B' < 'a', 'z' < '\u00e9'").fetchone() == (True, True)
 
 
+def test_duckdb_smallest_pair_is_byte_order_type_first() -> None:
+    """The one-aggregate smallest (type, value) pair per component orders the type first and
+    compares both byte-wise: the same pick as a sort of the UTF-8 bytes."""
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (cid INTEGER, itype VARCHAR, ivalue VARCHAR)")
+    rows = [(cid, itype, v) for cid in (1, 2) for itype in ("phone", "email", "Email") for v in TRICKY]
+    rows += [(3, "phone", "a"), (3, "email", "\u00e9"), (3, "email", "z")]  # the type decides, not the value
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [list(r) for r in rows])
+    sql = DuckDBDialect().smallest_pair("t", "cid", "itype", "ivalue")
+    assert sql is not None
+    got = {r[0]: (r[1], r[2]) for r in conn.execute(sql).fetchall()}
+    expected: dict[int, tuple[str, str]] = {}
+    for cid, itype, v in rows:
+        best = expected.get(cid)
+        if best is None or (itype.encode(), v.encode()) < (best[0].encode(), best[1].encode()):
+            expected[cid] = (itype, v)
+    assert got == expected
+    assert got[3] == ("email", "z")
+
+
 def test_birth_id_is_the_byte_smallest_identifier(env: Env) -> None:
     # code-point (byte) order: "Z" < "a" < "z" < "\u00e9"; a locale collation would differ
     values = ["\u00e9@x.io", "z@x.io", "a@x.io", "Z@x.io"]

@@ -90,6 +90,13 @@ class DuckDBDialect(Dialect):
         sorts like Python's ``sorted`` of the UTF-8 bytes), so no collation is added."""
         return expr
 
+    def smallest_pair(self, rows: str, key: str, first: str, second: str) -> str | None:
+        # min() of a row value compares its fields in order, VARCHARs byte-wise (see above)
+        return (
+            f"SELECT {key}, m[1] AS {first}, m[2] AS {second} "
+            f"FROM (SELECT r.{key}, min((r.{first}, r.{second})) AS m FROM {rows} r GROUP BY r.{key}) s"
+        )
+
     def cursor(self, connection: Any) -> Any:
         # A DuckDB "cursor" is a second connection with its own temp tables and transaction;
         # statements must run on the connection itself.

@@ -1062,9 +1062,13 @@ FROM {new}"""
 
     def _smallest_identifiers(self, rows: str) -> str:
         """Each component's smallest identifier (byte order) among `rows` (cid, itype, ivalue): one
-        sorted DISTINCT ON where the dialect prefers it (`rows` may then be a parenthesised
-        SELECT), else two aggregates and no sort (`rows` a table: it is read twice)."""
+        sorted DISTINCT ON where the dialect prefers it, else one aggregate over row values where
+        the dialect has it (`rows` may then be a parenthesised SELECT), else two aggregates and
+        no sort (`rows` a table: it is read twice)."""
         bin_ = self.bin
+        one_pass = None if self.d.smallest_by_distinct_on else self.d.smallest_pair(rows, "cid", "itype", "ivalue")
+        if one_pass:
+            return self.ctas("cmin", one_pass)
         if self.d.smallest_by_distinct_on:
             return self.ctas(
                 "cmin",
@@ -1094,7 +1098,7 @@ GROUP BY c.cid, k.itype""",
                 f"(SELECT l.label AS cid, n.itype, n.ivalue FROM {labels} l JOIN {stats} n ON n.node = l.node)"
             )
             columns, rows, cid = f"{node_columns}, l.label", node_rows, "l.label"
-        else:  # the two aggregates read their rows twice: a join there may be planned badly
+        else:  # the node rows are written from `cur` too: joining the nodes again there costs more
             cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid FROM {node_rows}")
             cmin = self._smallest_identifiers(cur)
             columns, rows, cid = _CUR_NODE_COLUMNS, f"{cur} cur", "cur.cid"
