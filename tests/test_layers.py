@@ -117,10 +117,10 @@ def test_landed_table_lookback_picks_up_late_rows(backend: Backend, mini_project
     duck.execute(
         "INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00'), ('b', 'b@x.org', '2024-01-01 10:30:00')"
     )
-    source = config.sources[0].model_copy(
-        update={"raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}}
+    # validated, not model_copy(update=...): that would keep the raw dict unvalidated
+    source = type(config.sources[0]).model_validate(
+        {**config.sources[0].model_dump(), "raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}}
     )
-    source = type(source).model_validate(source.model_dump())
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(1))
     assert window["rows"] == 2
     # A row committed late with a timestamp 5 minutes before the watermark, and one sharing it.
