@@ -275,8 +275,8 @@ class Dialect:
         """A SELECT of `key`, `first`, `second` keeping, per `key`, the smallest (`first`,
         `second`) pair of `rows` (a table or a parenthesised SELECT with those columns), the
         strings compared byte-wise, in one aggregate: the rows are read once, so `rows` may be a
-        join. None where the engine cannot aggregate over row values; resolution then uses two
-        aggregates and a join, which read a materialised table twice."""
+        SELECT over a join. None where the engine cannot aggregate over row values; resolution
+        then uses two aggregates and a join, which read a materialised table twice."""
         return None
 
     def row_ids(self, order_by: str, partition_by: str = "") -> str:

@@ -1066,15 +1066,15 @@ FROM {new}"""
         the dialect has it (`rows` may then be a parenthesised SELECT), else two aggregates and
         no sort (`rows` a table: it is read twice)."""
         bin_ = self.bin
-        one_pass = None if self.d.smallest_by_distinct_on else self.d.smallest_pair(rows, "cid", "itype", "ivalue")
-        if one_pass:
-            return self.ctas("cmin", one_pass)
         if self.d.smallest_by_distinct_on:
             return self.ctas(
                 "cmin",
                 f"""SELECT DISTINCT ON (c.cid) c.cid, {bin_("c.itype")} AS itype, {bin_("c.ivalue")} AS ivalue
 FROM {rows} c ORDER BY c.cid, {bin_("c.itype")}, {bin_("c.ivalue")}""",
             )
+        one_pass = self.d.smallest_pair(rows, "cid", "itype", "ivalue")
+        if one_pass:
+            return self.ctas("cmin", one_pass)
         return self.ctas(
             "cmin",
             f"""SELECT c.cid, k.itype, min({bin_("c.ivalue")}) AS ivalue
