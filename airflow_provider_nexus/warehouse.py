@@ -140,7 +140,11 @@ class Warehouse:
         return self.dialect.list_columns(self, schema, table)
 
     def tables(self, schema: str) -> list[str]:
+        """Tables and views of `schema`, sorted."""
         return self.dialect.list_tables(self, schema)
+
+    def views(self, schema: str) -> list[str]:
+        return self.dialect.list_views(self, schema)
 
     def relation_columns(self, relation: str) -> list[str]:
         """Column names of any relation (temp tables included), lower-cased."""

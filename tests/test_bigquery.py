@@ -387,7 +387,7 @@ def test_demo_pipeline_in_bigquery_sql_gives_the_duckdb_result(tmp_path: Path, m
     monkeypatch.setattr(BigQueryDialect, "stage_files", _stage_with_duckdb)
     # Substitutes: catalog lookups read the dataset's INFORMATION_SCHEMA views and datasets are
     # made by the client (both tested on the emulator); here DuckDB's catalog answers instead.
-    for method in ("ensure_schema", "list_columns", "list_tables"):
+    for method in ("ensure_schema", "list_columns", "list_tables", "list_views"):
         monkeypatch.setattr(BigQueryDialect, method, getattr(Dialect, method))
     # a second batch changes most of a 40-person demo: take the incremental path anyway
     monkeypatch.setattr("airflow_provider_nexus.layers.final.FULL_REBUILD_SHARE", float("inf"))
@@ -514,6 +514,8 @@ def test_emulator_datasets_catalog_transactions(bq_conn: str) -> None:
         assert not wh.table_exists("tx_s", "t") and wh.columns("no_such_dataset", "t") == []
         wh.execute(f"CREATE TABLE IF NOT EXISTS {t} (id STRING, ts TIMESTAMP, v FLOAT64)")
         assert wh.columns("tx_s", "t") == ["id", "ts", "v"]
+        wh.execute(f"CREATE VIEW {wh.dialect.table('tx_s', 'v_t')} AS SELECT id FROM {t}")
+        assert wh.views("tx_s") == ["v_t"] and wh.views("no_such_dataset") == []
         wh.execute(f"INSERT INTO {t} VALUES ('a', {wh.dialect.literal(dt.datetime(2024, 1, 1, 10))}, 1.5)")
         with pytest.raises(RuntimeError), wh.transaction():
             wh.execute(f"INSERT INTO {t} VALUES ('b', NULL, NULL)")

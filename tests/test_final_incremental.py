@@ -173,7 +173,7 @@ def test_postgres_final_and_core_tables_get_their_lookup_indexes(
         assert (schemas.final, table) in indexed, table
     for model in ("events", "identifiers", "traits", "memberships"):
         assert (schemas.core, f"nexus_{model}") in indexed, model
-    assert (schemas.resolution, "nexus_person_identity_map") in indexed
+    assert (schemas.resolution, "nexus_person_nodes") in indexed  # the table the identity map is a view of
     assert any("USING brin" in definition and "_loaded_at" in definition for _, _, definition in rows)
 
 

@@ -38,6 +38,8 @@ T0 = dt.datetime(2024, 1, 1)
 CORE = "nexus_core"
 RES = "nexus_resolution"
 MAP = f'"{RES}"."nexus_person_identity_map"'
+#: The table the map is a view of (with blocked identifiers and the incremental state).
+NODES = f'"{RES}"."nexus_person_nodes"'
 LOG = f'"{RES}"."nexus_resolution_log"'
 AUDIT = f'"{RES}"."nexus_resolution_audit"'
 
@@ -578,9 +580,9 @@ def test_idempotent_and_full_refresh_keeps_ids(env: Env) -> None:
     assert full_map(env) == map1 and log_rows(env) == log1
     s = resolve(env, full_refresh=True)
     assert s.full_refresh and full_map(env) == map1 and log_rows(env) == log1
-    # full refresh after the map was lost: ids are recomputed deterministically
+    # full refresh after the map was lost (its node rows deleted): ids are recomputed deterministically
     ids = current_map(env)
-    env.wh.execute(f"DELETE FROM {MAP}")
+    env.wh.execute(f"DELETE FROM {NODES}")
     resolve(env, full_refresh=True)
     assert partition(current_map(env)) == partition(ids)
 
@@ -1040,11 +1042,34 @@ def test_noise_rule_change_state_loss_and_rewritten_core_fall_back_to_full(
     s = resolve(env, noise=looser, since=t1)
     assert s.mode == "full" and "core rows" in s.fallback_reason
     check_against_reference(env, looser)
-    # a map edited by hand
-    env.wh.execute(f"DELETE FROM {MAP} WHERE identifier_value = 'new@x.io'")
+    # a map edited by hand (through the table it is a view of)
+    env.wh.execute(f"DELETE FROM {NODES} WHERE identifier_value = 'new@x.io'")
     s = resolve(env, noise=looser, since=t1)
     assert s.mode == "full" and "identity map" in s.fallback_reason
     check_against_reference(env, looser)
+
+
+def test_a_map_table_of_state_version_2_becomes_a_view_and_keeps_every_id(env: Env) -> None:
+    """Up to state version 2 the identity map was a table of its own beside the node table. The
+    first run after the upgrade seeds the new node table from that map (not from the old nodes),
+    so the full run the version change forces keeps every id, seen-time and resolved_at."""
+    load(env, giant_rows(600, seed=3))
+    resolve(env)
+    before, log_before = full_map(env), log_rows(env)
+    # back to version 2's layout: the map a table, the nodes without resolved_at, the state v2
+    env.wh.execute(f'CREATE TABLE "{RES}"."legacy_map" AS SELECT * FROM {MAP}')
+    env.wh.execute(f"DROP VIEW {MAP}")
+    env.wh.execute(f'ALTER TABLE "{RES}"."legacy_map" RENAME TO "nexus_person_identity_map"')
+    env.wh.execute(f"ALTER TABLE {NODES} DROP COLUMN resolved_at")
+    env.wh.execute(f'UPDATE "{RES}"."nexus_person_resolution_state" SET version = 2')
+    env.wh.execute(f"UPDATE {NODES} SET entity_id = 'not_the_map'")  # the map is what counts
+    s = resolve(env, since=T0)
+    assert s.mode == "full" and "state version 2" in s.fallback_reason
+    assert "nexus_person_identity_map" in env.wh.views(RES)
+    assert full_map(env) == before and log_rows(env) == log_before
+    assert (s.born, s.merged, s.changed_rows) == (0, 0, 0)
+    check_against_reference(env)
+    assert resolve(env, since=T0).mode == "incremental"
 
 
 # -- byte order and scratch tables -------------------------------------------------------------------

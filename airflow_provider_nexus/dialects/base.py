@@ -159,6 +159,19 @@ class Dialect:
         )
         return [str(r[0]) for r in rows]
 
+    def list_views(self, wh: Warehouse, schema: str) -> list[str]:
+        """View names of `schema`, sorted."""
+        rows = wh.fetchall(
+            "SELECT table_name FROM information_schema.views "
+            f"WHERE table_schema = {self.literal(self.canonical(schema))} ORDER BY table_name"
+        )
+        return [str(r[0]) for r in rows]
+
+    def empty_table(self, target: str) -> str:
+        """Remove every row of `target` inside the current transaction, keeping the table (and
+        what depends on it, such as a view)."""
+        return f"DELETE FROM {target} WHERE TRUE"  # BigQuery wants a WHERE
+
     def create_table_as(self, target: str, select_sql: str) -> str:
         """Replace `target` with the result of `select_sql`."""
         if self.supports_create_or_replace:

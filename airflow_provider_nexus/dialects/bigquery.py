@@ -201,6 +201,14 @@ class BigQueryDialect(Dialect):
         )
         return [str(r[0]) for r in rows]
 
+    def list_views(self, wh: Warehouse, schema: str) -> list[str]:
+        rows = self._catalog(
+            wh,
+            schema,
+            f"SELECT table_name FROM {self._information_schema(schema, 'VIEWS')} ORDER BY table_name",
+        )
+        return [str(r[0]) for r in rows]
+
     def _information_schema(self, schema: str, view: str) -> str:
         dataset = self.table(schema, "INFORMATION_SCHEMA")  # `project`.`dataset`.`INFORMATION_SCHEMA`
         return f"{dataset.rsplit('.', 1)[0]}.INFORMATION_SCHEMA.{view}"

@@ -58,6 +58,10 @@ class RedshiftDialect(PostgresDialect):
         return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
     # -- fragments -------------------------------------------------------------------------
+    def empty_table(self, target: str) -> str:
+        """DELETE, not TRUNCATE: Redshift's TRUNCATE commits the open transaction."""
+        return f"DELETE FROM {target}"
+
     def create_index(self, table: str, name: str, columns: Sequence[str], *, block_range: bool = False) -> str | None:
         """Redshift has no secondary indexes (its zone maps and sort keys play that part)."""
         return None

@@ -59,6 +59,9 @@ class SnowflakeDialect(Dialect):
         """Lower-cased, like every other dialect's names (the catalog keeps them upper case)."""
         return sorted(name.lower() for name in super().list_tables(wh, schema))
 
+    def list_views(self, wh: Warehouse, schema: str) -> list[str]:
+        return sorted(name.lower() for name in super().list_views(wh, schema))
+
     # -- literals --------------------------------------------------------------------------
     def string_literal(self, value: str) -> str:
         """Backslash is an escape character in Snowflake string literals ('\\.' would reach a

@@ -37,12 +37,14 @@ identifiers and seen-times), so recomputing only the touched ones gives the same
 as the full path for the same history.
 
 State kept between calls in the resolution schema (rewritten by the full path, patched by the
-incremental one; never part of the public contract):
+incremental one; only the map view over the nodes is public contract):
 
 * ``nexus_{type}_nodes``: one row per identifier (blocked ones too): integer ``node``, type,
   value, first/last seen, row count, ``n_groups`` (distinct ``(source, edge_id)`` groups, for hub
   detection), ``is_blocked``, ``is_hub``, the component ``label`` (smallest node id of the
-  component) and the ``entity_id`` currently in the map;
+  component), the ``entity_id`` and ``resolved_at`` (when that row's entity, flags or sightings
+  last changed). The identity map ``nexus_{type}_identity_map`` is a view of its rows that are
+  not blocked, so each identifier is written once per run that changes it;
 * ``nexus_{type}_edge_groups``: integer ``gid`` per ``(source, edge_id)``;
 * ``nexus_{type}_edge_members``: ``(gid, node)`` memberships with their core row count (a pair
   whose count drops to zero leaves the group);
@@ -53,8 +55,9 @@ incremental one; never part of the public contract):
 Everything is written in one transaction; re-running with no new data changes nothing. Where DDL
 commits an open transaction (Snowflake, BigQuery, Databricks: ``transactional_ddl = False``), the
 run first computes everything in temporary tables and queues its writes to the permanent tables,
-then applies them as DML only, in one transaction; the state tables are a cache validated
-against the map, so an interruption at any point leaves the map and log consistent.
+then applies them as DML only, in one transaction; the other state tables are a cache
+validated against the map (the node rows), so an interruption at any point leaves the map and
+log consistent.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ CORE_TABLE = "nexus_identifiers"
 RETRACTED_TABLE = retracted_table_name("identifiers")
 
 #: Bump when the layout or meaning of the state tables changes: old state then forces a full run.
-STATE_VERSION = 2
+#: 3: the identity map became a view of the node table (which gained `resolved_at`).
+STATE_VERSION = 3
 #: Layout of each state table: column -> kind (mapped to the dialect's type when created).
 STATE_LAYOUTS: dict[str, dict[str, str]] = {
     "nodes": {
@@ -99,6 +103,7 @@ STATE_LAYOUTS: dict[str, dict[str, str]] = {
         "is_hub": "bool",
         "label": "big",
         "entity_id": "text",
+        "resolved_at": "ts",
     },
     "groups": {"gid": "big", "source": "text", "edge_id": "text"},
     "members": {"gid": "big", "node": "big", "n_rows": "big"},
@@ -118,16 +123,12 @@ STATE_COLUMNS = list(STATE_LAYOUTS["state"])
 
 
 def ensure_resolution_tables(wh: Warehouse, schema: str, entity_type: str) -> None:
-    """Create the identity map of one entity type, the log and the audit table if missing."""
+    """Create the identity map of one entity type (and the node table it reads), the log and
+    the audit table if missing."""
     d = wh.dialect
     txt, ts, big = d.text_type, d.timestamp_type, d.bigint_type
     wh.ensure_schema(schema)
-    run_statement(
-        wh,
-        f"CREATE TABLE IF NOT EXISTS {d.table(schema, map_table_name(entity_type))} (entity_type {txt}, "
-        f"identifier_type {txt}, identifier_value {txt}, entity_id {txt}, first_seen_at {ts}, "
-        f"last_seen_at {ts}, resolved_at {ts}, is_hub {d.boolean_type})",
-    )
+    _ensure_identity_map(wh, schema, entity_type)
     run_statement(
         wh,
         f"CREATE TABLE IF NOT EXISTS {d.table(schema, LOG_TABLE)} (entity_type {txt}, identifier_type {txt}, "
@@ -142,17 +143,61 @@ def ensure_resolution_tables(wh: Warehouse, schema: str, entity_type: str) -> No
     )
 
 
+def _ensure_identity_map(wh: Warehouse, schema: str, entity_type: str) -> None:
+    """The identity map is a view of the node table's linkable rows, so resolution writes each
+    identifier's row once (the map and the incremental state would otherwise hold the same
+    5.7M strings of a 1M-person base twice).
+
+    A map that is still a table (state version 2 and before) seeds the new node table with its
+    rows, so the full run that the version change forces keeps every entity id.
+    """
+    d = wh.dialect
+    map_name, nodes_name = map_table_name(entity_type), state_table_names(entity_type)["nodes"]
+    map_t, nodes_t = d.table(schema, map_name), d.table(schema, nodes_name)
+    have_nodes = wh.columns(schema, nodes_name)
+    map_is_view = map_name in wh.views(schema)
+    if have_nodes == NODES_COLUMNS and map_is_view:
+        return
+    legacy_map = not map_is_view and wh.table_exists(schema, map_name)
+    if map_is_view:
+        run_statement(wh, f"DROP VIEW {map_t}")
+    if have_nodes:
+        run_statement(wh, f"DROP TABLE {nodes_t}")
+    types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": d.boolean_type}
+    layout = STATE_LAYOUTS["nodes"]
+    run_statement(wh, f"CREATE TABLE {nodes_t} ({', '.join(f'{c} {types[k]}' for c, k in layout.items())})")
+    if legacy_map:
+        big = d.bigint_type
+        run_statement(
+            wh,
+            f"""INSERT INTO {nodes_t} ({", ".join(NODES_COLUMNS)})
+SELECT CAST(NULL AS {big}), identifier_type, identifier_value, first_seen_at, last_seen_at, CAST(NULL AS {big}),
+    CAST(NULL AS {big}), FALSE, is_hub, CAST(NULL AS {big}), entity_id, resolved_at
+FROM {map_t}""",
+        )
+        run_statement(wh, f"DROP TABLE {map_t}")
+    run_statement(
+        wh,
+        f"""CREATE VIEW {map_t} AS
+SELECT CAST({d.literal(entity_type)} AS {d.text_type}) AS entity_type, identifier_type, identifier_value, entity_id,
+    first_seen_at, last_seen_at, resolved_at, is_hub
+FROM {nodes_t} WHERE NOT is_blocked""",
+    )
+
+
 #: Keys the identity map is looked up by: an identifier, an entity's identifiers.
 MAP_INDEXES: list[tuple[str, ...]] = [("identifier_value", "identifier_type"), ("entity_id",)]
 
 
 def ensure_resolution_indexes(wh: Warehouse, schema: str, entity_type: str) -> None:
-    """Secondary indexes of an identity map and the log, where the engine has them (see
-    Dialect.create_index); readers of what changed filter both by `resolved_at`.
+    """Secondary indexes of an identity map (on the node table it is a view of) and the log,
+    where the engine has them (see Dialect.create_index); readers of what changed filter both
+    by `resolved_at`.
 
-    Not made with the tables: a first full resolution writes the map faster without them.
+    Not made with the tables: a first full resolution writes the nodes faster without them.
     """
-    ensure_indexes(wh, schema, map_table_name(entity_type), MAP_INDEXES, load_time="resolved_at")
+    nodes = state_table_names(entity_type)["nodes"]
+    ensure_indexes(wh, schema, nodes, MAP_INDEXES, load_time="resolved_at")
     ensure_indexes(wh, schema, LOG_TABLE, [], load_time="resolved_at")
 
 
@@ -357,12 +402,20 @@ class _Resolver:
     def _rebuild(self, kind: str, select_sql: str) -> str:
         """Full path: state table `kind` := `select_sql`; returns the relation to read it from."""
         table = self.d.table(self.schema, self.state_names[kind])
-        if self._pending is None:
+        cols = ", ".join(STATE_LAYOUTS[kind])
+        if self._pending is None and (kind != "nodes" or self.d.supports_create_or_replace):
             replace_table(self.wh, table, select_sql)
+            return table
+        if self._pending is None:  # the map is a view of the nodes: refill them, never drop them
+            self._ensure_state_table(kind)
+            self.write(self.d.empty_table(table))
+            self.write(f"INSERT INTO {table} ({cols}) {select_sql}")
+            analyze = self.d.analyze(table)
+            if analyze:
+                self.exec(analyze)
             return table
         self._ensure_state_table(kind)
         staged = self.ctas(f"next_{kind}", select_sql)
-        cols = ", ".join(STATE_LAYOUTS[kind])
         self.write(f"DELETE FROM {table} WHERE TRUE")  # BigQuery wants a WHERE
         self.write(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staged}")
         return staged
@@ -582,7 +635,7 @@ LEFT JOIN {degree} g ON g.node = l.node"""
             cur = self.ctas(
                 "cur",
                 f"""SELECT {node_columns}, l.label AS cid, m.entity_id AS prev_eid, m.is_hub AS prev_hub,
-    m.first_seen_at AS prev_first, m.last_seen_at AS prev_last
+    m.first_seen_at AS prev_first, m.last_seen_at AS prev_last, m.resolved_at AS prev_resolved
 FROM {node_rows}
 LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue""",
             )
@@ -611,29 +664,28 @@ LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n
                 f"INSERT INTO {self.log} ({self._log_cols}) SELECT {self.lit(self.entity_type)}, "
                 f"identifier_type, identifier_value, NULL, entity_id, 'removed', {self.lit(self.run_id)}, "
                 f"{self.lit(self.resolved_at)} FROM {self.map} m WHERE {gone('m')}"
-            )
-            delete, m = self.d.delete_target(self.map, "m")
-            self.write(f"{delete} WHERE {gone(m)}")
+            )  # the node rows rewritten below no longer hold them, so they leave the map
         s.log_rows = s.removed
+        ra = self.lit(self.resolved_at)
         if map_before:
-            self._write_log_and_map(s, new)
-            linked = new
-        else:  # the node rows are written straight from the join; the log and map then read them
-            linked = f"({first_rows}) new"
+            self._write_log(s, new)
+            linked, resolved = new, f"CASE WHEN changed THEN {ra} ELSE prev_resolved END"
+        else:  # the node rows are written straight from the join; the log then reads them
+            linked, resolved = f"({first_rows}) new", ra
         nodes = f"""SELECT node, itype AS identifier_type, ivalue AS identifier_value, first_seen_at, last_seen_at,
-    n_rows, n_groups, FALSE AS is_blocked, is_hub, label, entity_id
+    n_rows, n_groups, FALSE AS is_blocked, is_hub, label, entity_id, {resolved} AS resolved_at
 FROM {linked}"""
         if flagged:  # blocked identifiers keep a node row (flagged, in no component)
             nodes += f"""
 UNION ALL
 SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, COALESCE(g.n_groups, 0), TRUE, FALSE,
-    CAST(NULL AS {self.d.bigint_type}), CAST(NULL AS {self.d.text_type})
+    CAST(NULL AS {self.d.bigint_type}), CAST(NULL AS {self.d.text_type}), {ra}
 FROM {stats} n LEFT JOIN {degree} g ON g.node = n.node WHERE n.is_blocked"""
         written = self._rebuild("nodes", nodes)
         # after the writes the map holds exactly the linkable (not blocked) identifiers: one per label row
         s.identifiers = self.count(f"SELECT count(*) FROM {labels}")
         if not map_before:
-            self._write_first_log_and_map(s, written)
+            self._write_first_log(s, written)
             self.drop("cur", "comp")  # `_first_run_rows` dropped cmin
         self.drop("stats")  # inside the transaction: a shared scratch table is never seen committed
         self._finish(s, loaded_high=high, loaded_rows=total)
@@ -808,13 +860,13 @@ WHERE NOT o.is_blocked AND o.node IN ({seeds})""",
     CASE WHEN u.node IS NULL THEN o.is_hub ELSE u.is_hub END AS is_hub,
     CASE WHEN u.node IS NULL THEN FALSE ELSE u.is_gone END AS is_gone, u.node IS NOT NULL AS in_batch,
     o.label AS old_label, o.entity_id AS prev_eid, o.is_hub AS prev_hub,
-    o.first_seen_at AS prev_first, o.last_seen_at AS prev_last
+    o.first_seen_at AS prev_first, o.last_seen_at AS prev_last, o.resolved_at AS prev_resolved
 FROM {self.nodes_t} o
 LEFT JOIN {upd} u ON u.node = o.node
 WHERE NOT o.is_blocked AND o.label IN (SELECT label FROM {old_labels})
 UNION ALL
 SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, is_hub, FALSE, TRUE,
-    NULL, NULL, NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL
 FROM {upd} WHERE is_new AND NOT is_blocked""",
         )
         s.touched = self.count(f"SELECT count(*) FROM {tn}")
@@ -835,7 +887,7 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
         cur = self.ctas(
             "cur",
             f"""SELECT n.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows, n.n_groups, n.is_hub,
-    l.label AS cid, n.prev_eid, n.prev_hub, n.prev_first, n.prev_last
+    l.label AS cid, n.prev_eid, n.prev_hub, n.prev_first, n.prev_last, n.prev_resolved
 FROM {tn} n JOIN {labels} l ON l.node = n.node""",
         )
         # sizes in the previous map, identifiers that are leaving included (as on the full path)
@@ -845,6 +897,7 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
         )
         new = self._assign_ids(s, cur, prev_size, taken=self.nodes_t)
         # 7. writes -----------------------------------------------------------------------------
+        ra = lit(self.resolved_at)
         gone = f"(SELECT itype, ivalue FROM {tn} WHERE is_gone AND prev_eid IS NOT NULL)"
         s.removed = self.count(f"SELECT count(*) FROM {gone} g")
         if s.removed:
@@ -852,14 +905,9 @@ FROM {tn} n JOIN {labels} l ON l.node = n.node""",
                 f"INSERT INTO {self.log} ({self._log_cols}) SELECT {lit(self.entity_type)}, itype, ivalue, NULL, "
                 f"prev_eid, 'removed', {lit(self.run_id)}, {lit(self.resolved_at)} "
                 f"FROM {tn} WHERE is_gone AND prev_eid IS NOT NULL"
-            )
-            delete, m = d.delete_target(self.map, "m")
-            self.write(
-                f"{delete} WHERE EXISTS (SELECT 1 FROM {gone} g WHERE g.itype = {m}.identifier_type "
-                f"AND g.ivalue = {m}.identifier_value)"
-            )
+            )  # their node rows are deleted below, which takes them out of the map
         s.log_rows = s.removed
-        self._write_log_and_map(s, new)
+        self._write_log(s, new)
         self.write(d.delete_matching_keys(self.members_t, pc, ["gid", "node"]))
         self.write(
             f"INSERT INTO {self.members_t} (gid, node, n_rows) SELECT gid, node, n_rows FROM {pc} WHERE n_rows > 0"
@@ -879,10 +927,11 @@ WHERE t.in_batch OR n.node IS NULL OR t.old_label IS NULL OR n.label <> t.old_la
         )
         self.write(
             f"""INSERT INTO {self.nodes_t} ({", ".join(NODES_COLUMNS)})
-SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, FALSE, is_hub, label, entity_id
+SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, FALSE, is_hub, label, entity_id,
+    CASE WHEN changed THEN {ra} ELSE prev_resolved END
 FROM {new} WHERE node IN (SELECT node FROM {rewrite})
 UNION ALL
-SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, TRUE, FALSE, NULL, NULL
+SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows, n_groups, TRUE, FALSE, NULL, NULL, {ra}
 FROM {upd} WHERE is_blocked AND NOT is_gone"""
         )
         old_entities = self.count(f"SELECT count(*) FROM {old_labels}")
@@ -1111,12 +1160,9 @@ GROUP BY c.cid, k.itype""",
     _log_cols = (
         "entity_type, identifier_type, identifier_value, entity_id, previous_entity_id, reason, run_id, resolved_at"
     )
-    _map_cols = (
-        "entity_type, identifier_type, identifier_value, entity_id, first_seen_at, last_seen_at, resolved_at, is_hub"
-    )
 
-    def _write_log_and_map(self, s: ResolutionSummary, new: str) -> None:
-        """Log and map writes from `new`."""
+    def _write_log(self, s: ResolutionSummary, new: str) -> None:
+        """Log rows from `new` (the map follows from the node rows written from it)."""
         et, rid, ra = (
             self.lit(self.entity_type),
             self.lit(self.run_id),
@@ -1128,19 +1174,9 @@ GROUP BY c.cid, k.itype""",
                 f"""INSERT INTO {self.log} ({self._log_cols})
 SELECT {et}, itype, ivalue, entity_id, prev_eid, reason, {rid}, {ra} FROM {new} WHERE reason IS NOT NULL"""
             )
-        if s.changed_rows:
-            delete, m = self.d.delete_target(self.map, "m")
-            self.write(
-                f"{delete} WHERE EXISTS (SELECT 1 FROM {new} n WHERE n.changed AND n.prev_eid IS NOT NULL "
-                f"AND n.itype = {m}.identifier_type AND n.ivalue = {m}.identifier_value)"
-            )
-            self.write(
-                f"""INSERT INTO {self.map} ({self._map_cols})
-SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub FROM {new} WHERE changed"""
-            )
 
-    def _write_first_log_and_map(self, s: ResolutionSummary, nodes: str) -> None:
-        """First run: every linkable node (`nodes`, as just written) is born; log and map from it."""
+    def _write_first_log(self, s: ResolutionSummary, nodes: str) -> None:
+        """First run: every linkable node (`nodes`, as just written) is born and logged."""
         if not s.identifiers:
             return
         et, rid, ra = self.lit(self.entity_type), self.lit(self.run_id), self.lit(self.resolved_at)
@@ -1149,11 +1185,6 @@ SELECT {et}, itype, ivalue, entity_id, first_seen_at, last_seen_at, {ra}, is_hub
         self.write(
             f"""INSERT INTO {self.log} ({self._log_cols})
 SELECT {et}, identifier_type, identifier_value, entity_id, CAST(NULL AS {self.d.text_type}), 'born', {rid}, {ra}
-FROM {nodes} WHERE NOT is_blocked"""
-        )
-        self.write(
-            f"""INSERT INTO {self.map} ({self._map_cols})
-SELECT {et}, identifier_type, identifier_value, entity_id, first_seen_at, last_seen_at, {ra}, is_hub
 FROM {nodes} WHERE NOT is_blocked"""
         )
 
@@ -1198,7 +1229,7 @@ _CUR_NODE_COLUMNS = (
 )
 #: What the `new` table carries from `cur` and its component (`comp`), besides the reason and the
 #: changed flag: everything the log, map and nodes writes read.
-_NEW_COLUMNS = f"{_CUR_NODE_COLUMNS}, comp.entity_id, cur.prev_eid"
+_NEW_COLUMNS = f"{_CUR_NODE_COLUMNS}, comp.entity_id, cur.prev_eid, cur.prev_resolved"
 
 
 def _least(a: str, b: str) -> str:
