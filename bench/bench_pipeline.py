@@ -910,6 +910,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info}")
     version = code_version(args.code)
     print(f"code: {version}")
+    if args.workdir:  # a named workdir may not exist yet: the snapshot and every size go into it
+        os.makedirs(args.workdir, exist_ok=True)
     args.src = snapshot(args.code, args.workdir)
     try:
         results = [run_size(p, args) for p in args.persons]

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_nexus.dialects.base import check_name
+from airflow_provider_nexus.dialects.base import Dialect, check_name
 from airflow_provider_nexus.errors import NexusDataError
 from airflow_provider_nexus.layers.common import ensure_indexes, retracted_table_name
 from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
@@ -163,9 +163,7 @@ def _ensure_identity_map(wh: Warehouse, schema: str, entity_type: str) -> None:
         run_statement(wh, f"DROP VIEW {map_t}")
     if have_nodes:
         run_statement(wh, f"DROP TABLE {nodes_t}")
-    types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": d.boolean_type}
-    layout = STATE_LAYOUTS["nodes"]
-    run_statement(wh, f"CREATE TABLE {nodes_t} ({', '.join(f'{c} {types[k]}' for c, k in layout.items())})")
+    run_statement(wh, _create_state_table(d, nodes_t, "nodes"))
     if legacy_map:
         big = d.bigint_type
         run_statement(
@@ -183,6 +181,12 @@ SELECT CAST({d.literal(entity_type)} AS {d.text_type}) AS entity_type, identifie
     first_seen_at, last_seen_at, resolved_at, is_hub
 FROM {nodes_t} WHERE NOT is_blocked""",
     )
+
+
+def _create_state_table(d: Dialect, table: str, kind: str) -> str:
+    """CREATE TABLE of state table `kind` with its layout, in the dialect's types."""
+    types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": d.boolean_type}
+    return f"CREATE TABLE {table} ({', '.join(f'{col} {types[k]}' for col, k in STATE_LAYOUTS[kind].items())})"
 
 
 #: Keys the identity map is looked up by: an identifier, an entity's identifiers.
@@ -392,12 +396,10 @@ class _Resolver:
         if have == list(layout):
             return
         d = self.d
-        types = {"big": d.bigint_type, "text": d.text_type, "ts": d.timestamp_type, "bool": d.boolean_type}
         table = d.table(self.schema, name)
         if have:
             run_statement(self.wh, f"DROP TABLE {table}")
-        cols = ", ".join(f"{col} {types[kind_]}" for col, kind_ in layout.items())
-        run_statement(self.wh, f"CREATE TABLE {table} ({cols})")
+        run_statement(self.wh, _create_state_table(d, table, kind))
 
     def _rebuild(self, kind: str, select_sql: str) -> str:
         """Full path: state table `kind` := `select_sql`; returns the relation to read it from."""
