@@ -404,23 +404,24 @@ class _Resolver:
     def _rebuild(self, kind: str, select_sql: str) -> str:
         """Full path: state table `kind` := `select_sql`; returns the relation to read it from."""
         table = self.d.table(self.schema, self.state_names[kind])
-        cols = ", ".join(STATE_LAYOUTS[kind])
         if self._pending is None and (kind != "nodes" or self.d.supports_create_or_replace):
             replace_table(self.wh, table, select_sql)
             return table
-        if self._pending is None:  # the map is a view of the nodes: refill them, never drop them
-            self._ensure_state_table(kind)
-            self.write(self.d.empty_table(table))
-            self.write(f"INSERT INTO {table} ({cols}) {select_sql}")
-            analyze = self.d.analyze(table)
-            if analyze:
-                self.exec(analyze)
-            return table
+        # Refilled, not replaced: the map is a view of the nodes, and where DDL commits (queued
+        # writes) the rows are staged first, so the transaction holds DML only.
         self._ensure_state_table(kind)
-        staged = self.ctas(f"next_{kind}", select_sql)
-        self.write(f"DELETE FROM {table} WHERE TRUE")  # BigQuery wants a WHERE
-        self.write(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staged}")
-        return staged
+        cols = ", ".join(STATE_LAYOUTS[kind])
+        if self._pending is None:
+            rows, result = select_sql, table
+        else:
+            staged = self.ctas(f"next_{kind}", select_sql)
+            rows, result = f"SELECT {cols} FROM {staged}", staged
+        self.write(self.d.empty_table(table))
+        self.write(f"INSERT INTO {table} ({cols}) {rows}")
+        analyze = self.d.analyze(table) if self._pending is None else None
+        if analyze:
+            self.exec(analyze)
+        return result
 
     def count(self, sql: str) -> int:
         return int(self.wh.scalar(sql) or 0)
