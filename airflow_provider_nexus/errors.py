@@ -33,6 +33,11 @@ class WarehouseUnavailableError(NexusError):
     """The warehouse could not be reached; a retry may succeed."""
 
 
+class WarehouseCancelledError(NexusError):
+    """A running statement was stopped because its task was killed or timed out; its transaction
+    was rolled back, so a retry starts from where the last committed run left off."""
+
+
 class NexusBusyError(NexusError):
     """Another run holds the source or layer; a retry later will succeed."""
 

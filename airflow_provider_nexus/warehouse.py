@@ -15,7 +15,7 @@ from typing import Any
 import sqlparse
 
 from airflow_provider_nexus.dialects import Dialect, dialect_for_connection, get_dialect
-from airflow_provider_nexus.errors import NexusError, WarehouseUnavailableError
+from airflow_provider_nexus.errors import NexusError, WarehouseCancelledError, WarehouseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ class Warehouse:
         self.hook = hook
         self.executed: list[str] = []
         self._in_transaction = False
+        #: a statement is waiting on the engine (cancel() has something to stop)
+        self._running = False
+        #: why cancel() stopped the running statement, until its error is raised
+        self._cancelled_because: str | None = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -101,15 +105,65 @@ class Warehouse:
         self.executed.append(sql)
         started = time.perf_counter()
         cur = self.dialect.cursor(self.connection)
-        with self.dialect.translate_errors():
-            if params is None:
-                cur.execute(sql)
-            else:
-                cur.execute(sql, list(params))
+        self._running = True
+        try:
+            with self.dialect.translate_errors():
+                if params is None:
+                    cur.execute(sql)
+                else:
+                    cur.execute(sql, list(params))
+        except Exception as exc:
+            reason, self._cancelled_because = self._cancelled_because, None
+            if reason is None:
+                raise
+            raise WarehouseCancelledError(
+                f"the {self.dialect.name} statement was cancelled because {reason}; "
+                "its transaction is rolled back, nothing of it was committed"
+            ) from exc
+        except BaseException:
+            # A timeout or signal raised inside the driver's wait: the engine may still be running
+            # the statement (PostgreSQL runs it to its end, holding its locks, even once the
+            # connection is closed), so stop it and leave the connection usable for the rollback.
+            self._abandon()
+            raise
+        else:
+            self._cancelled_because = None  # the statement ended before the cancel reached it
+        finally:
+            self._running = False
         elapsed = time.perf_counter() - started
         if elapsed > 1.0:
             log.info("statement took %.1fs: %s", elapsed, sql.split("\n", 1)[0][:120])
         return cur
+
+    def cancel(self, reason: str) -> bool:
+        """Stop the statement running now, if any (a killed task's on_kill calls this); True if
+        the engine was asked. The statement then fails with WarehouseCancelledError naming
+        `reason`, and the open transaction rolls back as on any error."""
+        if not self._running:
+            return False
+        self._cancelled_because = reason
+        try:
+            asked = self.dialect.cancel(self.connection)
+        except Exception:
+            log.warning("could not ask %s to cancel the running statement", self.dialect.name, exc_info=True)
+            asked = False
+        if not asked:
+            self._cancelled_because = None
+        return asked
+
+    def _abandon(self) -> None:
+        self._cancelled_because = None
+        try:
+            if self.dialect.cancel(self.connection):
+                self.dialect.settle_after_cancel(self.connection)
+                log.warning("cancelled the interrupted %s statement", self.dialect.name)
+        except Exception:
+            log.warning("could not cancel the interrupted %s statement", self.dialect.name, exc_info=True)
+
+    @property
+    def running(self) -> bool:
+        """A statement is waiting on the engine now."""
+        return self._running
 
     @property
     def in_transaction(self) -> bool:
@@ -127,7 +181,12 @@ class Warehouse:
             yield self
         except BaseException:
             self._in_transaction = False
-            self._run("ROLLBACK", None)
+            try:
+                self._run("ROLLBACK", None)
+            except Exception:
+                # the error that ended the transaction is the one to report; an engine that
+                # cannot roll back here does so when the connection closes
+                log.warning("ROLLBACK failed after an error", exc_info=True)
             raise
         self._in_transaction = False
         self._run("COMMIT", None)

@@ -275,6 +275,20 @@ class Dialect:
         """Turn driver errors that need a clearer story (locks, missing objects) into ours."""
         yield
 
+    def cancel(self, connection: Any) -> bool:
+        """Ask the engine to stop the statement running on `connection`; True if asked.
+
+        Called by a killed task (its ``on_kill`` runs in a signal handler while the statement
+        waits) and after a wait was interrupted, so it must not touch the connection's own
+        session. Where the driver has no way to ask, the statement runs to its end on the
+        server; its transaction is never committed, because the task sends no COMMIT.
+        """
+        return False
+
+    def settle_after_cancel(self, connection: Any) -> None:
+        """Make `connection` usable again after a statement whose wait was interrupted (a
+        timeout raised inside the driver) was cancelled: read what the server still owes."""
+
     # -- added for identity resolution ---------------------------------------------------------
     #: the CREATE ... TABLE kind for scratch tables that parallel workers must read, where the
     #: engine's temporary tables are private to one process; None: temporary tables will do

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_nexus.dialects.base import Dialect
-from airflow_provider_nexus.errors import WarehouseLockedError
+from airflow_provider_nexus.errors import WarehouseCancelledError, WarehouseLockedError
 
 if TYPE_CHECKING:
     from airflow_provider_nexus.warehouse import Warehouse
@@ -104,4 +104,20 @@ class DuckDBDialect(Dialect):
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:
-        yield
+        try:
+            yield
+        except RuntimeError as exc:
+            # DuckDB checks Python signals while a statement runs but does not stop it: when a
+            # handler raised (Airflow's execution_timeout does), the statement runs to its end,
+            # is rolled back, and this replaces the handler's exception.
+            if str(exc) != "Query interrupted":
+                raise
+            raise WarehouseCancelledError(
+                "DuckDB rolled back the statement because the task was interrupted while it ran "
+                "(an execution_timeout or a signal); nothing of it was committed"
+            ) from exc
+
+    def cancel(self, connection: Any) -> bool:
+        # interrupt() is DuckDB's documented way to stop a query from another thread or a handler
+        connection.interrupt()
+        return True

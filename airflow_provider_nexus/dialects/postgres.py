@@ -80,6 +80,24 @@ class PostgresDialect(Dialect):
             cur.execute("SET TIME ZONE 'UTC'")
         return conn
 
+    def cancel(self, connection: Any) -> bool:
+        # A cancel request goes over a new connection with the backend's key, so it is safe while
+        # this one waits. psycopg 3.2+ has cancel_safe (no blocking libpq call); psycopg2 cancel().
+        ask = getattr(connection, "cancel_safe", None) or getattr(connection, "cancel", None)
+        if ask is None:
+            return False
+        ask()
+        return True
+
+    def settle_after_cancel(self, connection: Any) -> None:
+        # psycopg 3: an interrupted wait leaves the statement's result unread, and every later
+        # statement fails with "another command is already in progress" until it is read.
+        pgconn = getattr(connection, "pgconn", None)
+        if pgconn is None:
+            return
+        while pgconn.get_result() is not None:
+            pass
+
     # -- files through COPY --------------------------------------------------------------------
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Load local files with COPY ... FROM STDIN (never row-by-row INSERTs)."""

@@ -55,15 +55,26 @@ class NexusBaseOperator(BaseOperator):
         self.full_refresh = full_refresh
         #: Output only: the SQL this task ran, filled in by execute().
         self.compiled_sql = ""
+        #: The warehouse session execute() has open, for on_kill.
+        self._open_warehouse: Warehouse | None = None
 
     @contextmanager
     def warehouse(self) -> Iterator[Warehouse]:
         with Warehouse.open(self.conn_id, self.dialect_name) as wh:
+            self._open_warehouse = wh
             try:
                 yield wh
             finally:
+                self._open_warehouse = None
                 shown = wh.executed_sql()
                 self.compiled_sql = shown if len(shown) <= MAX_SHOWN_SQL else shown[:MAX_SHOWN_SQL] + "\n-- (truncated)"
+
+    def on_kill(self) -> None:
+        """Stop the warehouse statement this task is running (Airflow calls this when the task
+        is killed). The statement fails, its transaction rolls back, and no watermark moves."""
+        wh = self._open_warehouse
+        if wh is not None and wh.cancel("the task was killed"):
+            self.log.info("asked %s to cancel the running statement", wh.dialect.name)
 
     def engine(self, wh: Warehouse) -> Any:
         from airflow_provider_nexus.templates import engine_for
