@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -231,3 +233,33 @@ def test_airflow_stops_the_postgres_statement_of_a_timed_out_or_killed_task(
     # nothing still runs on the server for the task, and its insert was rolled back
     assert _sleepers(read) == []
     assert read(f"SELECT count(*) FROM {probe}") == [(0,)]
+
+
+_KILLED_WORKER = """
+import sys
+from airflow_provider_nexus.warehouse import Warehouse
+with Warehouse.open(sys.argv[1]) as wh:
+    wh.execute("SELECT pg_sleep(600)")
+"""
+
+
+@pytest.mark.parametrize("warehouse_conn", ["postgres"], indirect=True)
+def test_postgres_stops_the_statement_of_a_worker_killed_outright(
+    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+) -> None:
+    """SIGKILL runs no handler; the session asks the server to notice that its client is gone."""
+    conn_id, _, read = warehouse_conn
+    worker = subprocess.Popen([sys.executable, "-c", _KILLED_WORKER, conn_id])
+    try:
+        deadline = time.monotonic() + 120
+        while not _sleepers(read) and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _sleepers(read), "the worker's statement never started"
+    finally:
+        worker.kill()
+        worker.wait()
+    # without the check the server would run pg_sleep(600) to its end
+    deadline = time.monotonic() + 60
+    while _sleepers(read) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _sleepers(read) == []

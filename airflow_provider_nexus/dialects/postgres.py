@@ -22,6 +22,10 @@ _ARROW_TYPES = (
 )
 
 
+#: How often the server checks, during a statement, that this session's client is still there.
+CLIENT_CHECK_INTERVAL = "5s"
+
+
 class PostgresDialect(Dialect):
     name: ClassVar[str] = "postgres"
     sqlglot_name: ClassVar[str] = "postgres"
@@ -78,6 +82,14 @@ class PostgresDialect(Dialect):
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
+            # A worker killed outright (SIGKILL, OOM) cancels nothing, and the server would run its
+            # statement to the end, holding its locks. PostgreSQL 14+ can check for a vanished
+            # client while a statement runs; turn that on where the server has it and nobody set it.
+            cur.execute(
+                "SELECT set_config('client_connection_check_interval', %s, false) "
+                "WHERE current_setting('client_connection_check_interval', true) = '0'",
+                [CLIENT_CHECK_INTERVAL],
+            )
         return conn
 
     def cancel(self, connection: Any) -> bool:
