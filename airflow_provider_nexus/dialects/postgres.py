@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +25,8 @@ _ARROW_TYPES = (
 
 #: How often the server checks, during a statement, that this session's client is still there.
 CLIENT_CHECK_INTERVAL = "5s"
+#: How long a cancelled statement's session may take to answer before it is given up.
+SETTLE_SECONDS = 10.0
 
 
 class PostgresDialect(Dialect):
@@ -103,12 +106,24 @@ class PostgresDialect(Dialect):
 
     def settle_after_cancel(self, connection: Any) -> None:
         # psycopg 3: an interrupted wait leaves the statement's result unread, and every later
-        # statement fails with "another command is already in progress" until it is read.
+        # statement fails with "another command is already in progress" until it is read. The
+        # server answers a cancel at once; if it does not within the bound, give up: closing the
+        # connection ends the session and its transaction anyway.
+        import select
+
         pgconn = getattr(connection, "pgconn", None)
         if pgconn is None:
             return
-        while pgconn.get_result() is not None:
-            pass
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            while pgconn.is_busy():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                select.select([pgconn.socket], [], [], remaining)
+                pgconn.consume_input()
+            if pgconn.get_result() is None:
+                return
 
     # -- files through COPY --------------------------------------------------------------------
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
