@@ -31,6 +31,8 @@ from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.operators.base import NexusBaseOperator
 from airflow_provider_nexus.warehouse import Warehouse
 
+#: The `warehouse_conn` fixture: connection id, schemas, a reader of rows.
+WarehouseConn = tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]]
 #: Statements that run for minutes unless stopped, so a test that passes proves they were.
 ENDLESS = {
     "duckdb": "SELECT count(*) FROM range(200000000000) t(i) WHERE i % 7 = 3",
@@ -75,7 +77,7 @@ def _prepare(wh: Warehouse, schemas: SchemasConfig) -> str:
 
 
 def test_killed_task_cancels_the_running_statement_and_rolls_back(
-    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+    warehouse_conn: WarehouseConn,
 ) -> None:
     conn_id, schemas, _ = warehouse_conn
     statement = ENDLESS[_engine(conn_id)]
@@ -97,7 +99,7 @@ def test_killed_task_cancels_the_running_statement_and_rolls_back(
 
 
 def test_on_kill_without_a_running_statement_does_nothing(
-    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+    warehouse_conn: WarehouseConn,
 ) -> None:
     conn_id, schemas, _ = warehouse_conn
     op = _operator(conn_id, schemas)
@@ -109,7 +111,7 @@ def test_on_kill_without_a_running_statement_does_nothing(
 
 @pytest.mark.parametrize("warehouse_conn", ["postgres"], indirect=True)
 def test_timeout_on_postgres_stops_the_statement_on_the_server_and_releases_the_lock(
-    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+    warehouse_conn: WarehouseConn,
 ) -> None:
     conn_id, schemas, read = warehouse_conn
     op = _operator(conn_id, schemas)
@@ -135,7 +137,7 @@ def test_timeout_on_postgres_stops_the_statement_on_the_server_and_releases_the_
 
 @pytest.mark.parametrize("warehouse_conn", ["duckdb"], indirect=True)
 def test_timeout_on_duckdb_rolls_back_and_says_why(
-    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+    warehouse_conn: WarehouseConn,
 ) -> None:
     conn_id, schemas, _ = warehouse_conn
     op = _operator(conn_id, schemas)
@@ -205,7 +207,7 @@ def _sigterm_task_when_sleeping(read: Callable[[str], list[tuple[Any, ...]]]) ->
 @pytest.mark.parametrize("how", ["execution_timeout", "killed"])
 def test_airflow_stops_the_postgres_statement_of_a_timed_out_or_killed_task(
     how: str,
-    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+    warehouse_conn: WarehouseConn,
     tmp_path: Any,
 ) -> None:
     from conftest import POSTGRES_URI
@@ -245,7 +247,7 @@ with Warehouse.open(sys.argv[1]) as wh:
 
 @pytest.mark.parametrize("warehouse_conn", ["postgres"], indirect=True)
 def test_postgres_stops_the_statement_of_a_worker_killed_outright(
-    warehouse_conn: tuple[str, SchemasConfig, Callable[[str], list[tuple[Any, ...]]]],
+    warehouse_conn: WarehouseConn,
 ) -> None:
     """SIGKILL runs no handler; the session asks the server to notice that its client is gone."""
     conn_id, _, read = warehouse_conn
