@@ -281,7 +281,7 @@ class Dialect:
         Called by a killed task (its ``on_kill`` runs in a signal handler while the statement
         waits) and after a wait was interrupted, so it must not touch the connection's own
         session. Where the driver has no way to ask, the statement runs to its end on the
-        server; its transaction is never committed, because the task sends no COMMIT.
+        server; inside a transaction that commits nothing, because the task sends no COMMIT.
         """
         return False
 
