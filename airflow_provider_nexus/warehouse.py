@@ -7,6 +7,8 @@ operator can show the SQL in the Airflow UI.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +20,9 @@ from airflow_provider_nexus.dialects import Dialect, dialect_for_connection, get
 from airflow_provider_nexus.errors import NexusError, WarehouseCancelledError, WarehouseUnavailableError
 
 log = logging.getLogger(__name__)
+
+#: How long after a due alarm the watchdog cancels a statement the alarm did not stop.
+ALARM_GRACE_SECONDS = 1.0
 
 
 def split_statements(sql: str) -> list[str]:
@@ -102,16 +107,29 @@ class Warehouse:
         return None if row is None else row[0]
 
     def _run(self, sql: str, params: Sequence[Any] | None) -> Any:
-        self.executed.append(sql)
         started = time.perf_counter()
         cur = self.dialect.cursor(self.connection)
+        with self.statement(sql):
+            if params is None:
+                cur.execute(sql)
+            else:
+                cur.execute(sql, list(params))
+        elapsed = time.perf_counter() - started
+        if elapsed > 1.0:
+            log.info("statement took %.1fs: %s", elapsed, sql.split("\n", 1)[0][:120])
+        return cur
+
+    @contextmanager
+    def statement(self, shown: str) -> Iterator[None]:
+        """Around the driver calls of one statement (`shown` is what the UI lists): cancel() can
+        stop it while it runs, and the engine's errors come out as ours. Statements that do not
+        go through `execute` (a COPY streamed from a file) use it directly."""
+        self.executed.append(shown)
+        watchdog = self._watch_alarm()
         self._running = True
         try:
             with self.dialect.translate_errors():
-                if params is None:
-                    cur.execute(sql)
-                else:
-                    cur.execute(sql, list(params))
+                yield
         except Exception as exc:
             reason, self._cancelled_because = self._cancelled_because, None
             if reason is None:
@@ -130,10 +148,27 @@ class Warehouse:
             self._cancelled_because = None  # the statement ended before the cancel reached it
         finally:
             self._running = False
-        elapsed = time.perf_counter() - started
-        if elapsed > 1.0:
-            log.info("statement took %.1fs: %s", elapsed, sql.split("\n", 1)[0][:120])
-        return cur
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _watch_alarm(self) -> threading.Timer | None:
+        """On engines a SIGALRM may not stop (`Dialect.needs_alarm_watchdog`), arm a thread that
+        cancels the statement about to run if it still runs once a pending timeout is due.
+
+        A one-shot real-time alarm with a Python handler is what a timeout looks like: Airflow's
+        execution_timeout, or its `timeout` context manager. Signals reach only the main thread.
+        """
+        if not self.dialect.needs_alarm_watchdog or threading.current_thread() is not threading.main_thread():
+            return None
+        if not hasattr(signal, "getitimer"):  # Windows: no alarms
+            return None
+        remaining, interval = signal.getitimer(signal.ITIMER_REAL)
+        if remaining <= 0 or interval > 0 or not callable(signal.getsignal(signal.SIGALRM)):
+            return None
+        watchdog = threading.Timer(remaining + ALARM_GRACE_SECONDS, self.cancel, args=("the task's timeout passed",))
+        watchdog.daemon = True
+        watchdog.start()
+        return watchdog
 
     def cancel(self, reason: str) -> bool:
         """Stop the statement running now, if any (a killed task's on_kill calls this); True if

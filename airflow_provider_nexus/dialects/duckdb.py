@@ -30,6 +30,7 @@ class DuckDBDialect(Dialect):
     supports_create_or_replace: ClassVar[bool] = True
     double_type: ClassVar[str] = "DOUBLE"
     row_locator: ClassVar[str | None] = "rowid"
+    needs_alarm_watchdog: ClassVar[bool] = True
     #: How long to wait for another process's write lock on the database file.
     lock_timeout_seconds: ClassVar[float] = 60.0
 
@@ -107,9 +108,10 @@ class DuckDBDialect(Dialect):
         try:
             yield
         except RuntimeError as exc:
-            # DuckDB checks Python signals while a statement runs but does not stop it: when a
-            # handler raised (Airflow's execution_timeout does), the statement runs to its end,
-            # is rolled back, and this replaces the handler's exception.
+            # DuckDB checks Python signals while a statement runs: when a handler raised
+            # (Airflow's execution_timeout does), it stops the statement (some, such as a CREATE
+            # TABLE AS of an aggregate, only at their end: hence needs_alarm_watchdog), rolls it
+            # back, and raises this in place of the handler's exception.
             if str(exc) != "Query interrupted":
                 raise
             raise WarehouseCancelledError(

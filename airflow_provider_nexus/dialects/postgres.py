@@ -144,9 +144,8 @@ def _copy_csv(wh: Warehouse, d: Dialect, stage: str, path: str, header: list[str
     """Stream the file's bytes into COPY, then stamp the file name on its rows."""
     cols = ", ".join(d.quote(c) for c in header)
     sql = f"COPY {d.quote(stage)} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)"
-    wh.executed.append(f"{sql} -- {Path(path).name}")
     cur = wh.connection.cursor()
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, wh.statement(f"{sql} -- {Path(path).name}"):
         if hasattr(cur, "copy"):  # psycopg 3
             with cur.copy(sql) as copy:
                 while chunk := fh.read(1 << 20):
@@ -163,20 +162,20 @@ def _copy_rows(
 ) -> None:
     cols = ", ".join(d.quote(c) for c in [*columns, file_column])
     sql = f"COPY {d.quote(stage)} ({cols}) FROM STDIN"
-    wh.executed.append(f"{sql} -- {Path(path).name}")
     cur = wh.connection.cursor()
-    if hasattr(cur, "copy"):  # psycopg 3
-        with cur.copy(sql) as copy:
-            for row in rows:
-                copy.write_row([*row, path])
-    else:  # psycopg2: text format through a buffer
-        import io
+    with wh.statement(f"{sql} -- {Path(path).name}"):
+        if hasattr(cur, "copy"):  # psycopg 3
+            with cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([*row, path])
+        else:  # psycopg2: text format through a buffer
+            import io
 
-        buffer = io.StringIO()
-        for row in rows:
-            buffer.write("\t".join(_copy_text(v) for v in [*row, path]) + "\n")
-        buffer.seek(0)
-        cur.copy_expert(sql, buffer)
+            buffer = io.StringIO()
+            for row in rows:
+                buffer.write("\t".join(_copy_text(v) for v in [*row, path]) + "\n")
+            buffer.seek(0)
+            cur.copy_expert(sql, buffer)
 
 
 def _copy_text(value: Any) -> str:
