@@ -195,6 +195,13 @@ class Warehouse:
         except Exception:
             log.warning("could not cancel the interrupted %s statement", self.dialect.name, exc_info=True)
 
+    def check_cancelled(self) -> None:
+        """Raise if cancel() was asked to stop the running statement. A statement that streams
+        its input from Python (COPY) calls this between writes: the driver sees the server's error
+        only once the stream ends, and a stream ended normally could load part of its input."""
+        if self._cancelled_because is not None:
+            raise WarehouseCancelledError(f"the input stream was stopped because {self._cancelled_because}")
+
     @property
     def running(self) -> bool:
         """A statement is waiting on the engine now."""

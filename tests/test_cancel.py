@@ -136,6 +136,37 @@ def test_timeout_on_postgres_stops_the_statement_on_the_server_and_releases_the_
         assert wh.scalar(f"SELECT count(*) FROM {wh.dialect.table(schemas.core, 'nexus_locks')}") == 0
 
 
+@pytest.mark.parametrize("warehouse_conn", ["postgres"], indirect=True)
+def test_killed_task_stops_a_streaming_copy(
+    warehouse_conn: WarehouseConn,
+) -> None:
+    """A raw load streams files into COPY from Python; a kill stops it like any statement."""
+    from airflow_provider_nexus.dialects.postgres import _copy_rows
+
+    conn_id, schemas, _ = warehouse_conn
+    op = _operator(conn_id, schemas)
+    give_up = time.monotonic() + 60
+
+    def endless_file() -> Iterator[list[Any]]:  # a file that never ends (a backstop stops it)
+        while time.monotonic() < give_up:
+            yield ["a value"]
+
+    with op.warehouse() as wh:
+        probe = _prepare(wh, schemas)
+        wh.execute("CREATE TEMP TABLE copy_stage (v TEXT, file TEXT)")
+        shown = 'COPY "copy_stage" ("v", "file") FROM STDIN -- endless.ndjson'
+        with (
+            pytest.raises(WarehouseCancelledError, match="cancelled because the task was killed"),
+            _killed_while_running(op, wh, shown),
+            wh.transaction(),
+        ):
+            wh.execute(f"INSERT INTO {probe} VALUES (1)")
+            _copy_rows(wh, wh.dialect, "copy_stage", ["v"], endless_file(), "endless.ndjson", "file")
+        assert time.monotonic() < give_up, "the COPY ran on until its input ended"
+        assert wh.scalar(f"SELECT count(*) FROM {probe}") == 0
+        assert wh.scalar("SELECT 41 + 1") == 42
+
+
 #: DuckDB statements a timeout's signal stops at once, and one it would leave running for minutes
 #: (a CREATE TABLE AS of an aggregate checks the signal only at its end).
 DUCKDB_UNDER_TIMEOUT = {

@@ -149,6 +149,7 @@ def _copy_csv(wh: Warehouse, d: Dialect, stage: str, path: str, header: list[str
         if hasattr(cur, "copy"):  # psycopg 3
             with cur.copy(sql) as copy:
                 while chunk := fh.read(1 << 20):
+                    wh.check_cancelled()
                     copy.write(chunk)
         else:  # psycopg2
             cur.copy_expert(sql, fh)
@@ -167,12 +168,14 @@ def _copy_rows(
         if hasattr(cur, "copy"):  # psycopg 3
             with cur.copy(sql) as copy:
                 for row in rows:
+                    wh.check_cancelled()  # raising sends CopyFail: no row of the file is kept
                     copy.write_row([*row, path])
         else:  # psycopg2: text format through a buffer
             import io
 
             buffer = io.StringIO()
             for row in rows:
+                wh.check_cancelled()
                 buffer.write("\t".join(_copy_text(v) for v in [*row, path]) + "\n")
             buffer.seek(0)
             cur.copy_expert(sql, buffer)
