@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_nexus.config import PipelineConfig, SchemasConfig, load_config
+from airflow_provider_nexus.config import PipelineConfig, SchemasConfig, SourceConfig, load_config
 from airflow_provider_nexus.errors import NexusConfigError, NexusDataError, NexusTemplateError
 from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.layers.core import build_core
@@ -110,6 +110,14 @@ def test_rerunning_the_same_run_changes_nothing(backend: Backend, mini_project: 
     assert again == snapshot
 
 
+def _landed_source(config: PipelineConfig) -> SourceConfig:
+    """The mini config's first source, reading its customers from the landed `landing.customers`."""
+    # validated, not model_copy(update=...): that would keep the raw dict unvalidated
+    return type(config.sources[0]).model_validate(
+        {**config.sources[0].model_dump(), "raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}}
+    )
+
+
 def test_landed_table_lookback_picks_up_late_rows(backend: Backend, mini_project: Path) -> None:
     duck, config = _setup(backend, mini_project)
     duck.execute("CREATE SCHEMA landing")
@@ -117,10 +125,7 @@ def test_landed_table_lookback_picks_up_late_rows(backend: Backend, mini_project
     duck.execute(
         "INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00'), ('b', 'b@x.org', '2024-01-01 10:30:00')"
     )
-    # validated, not model_copy(update=...): that would keep the raw dict unvalidated
-    source = type(config.sources[0]).model_validate(
-        {**config.sources[0].model_dump(), "raw": {"customers": {"table": "landing.customers", "key": "customer_id"}}}
-    )
+    source = _landed_source(config)
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(1))
     assert window["rows"] == 2
     # A row committed late with a timestamp 5 minutes before the watermark, and one sharing it.
@@ -135,6 +140,46 @@ def test_landed_table_lookback_picks_up_late_rows(backend: Backend, mini_project
     window = load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(3))
     assert window["rows"] == 1 and window["tables"]["customers"]["late"] == 1
     assert duck.count(f'"{config.schemas.raw}"."shop__customers"') == 5
+
+
+def test_landed_synced_at_zoned_missing_or_ahead_loses_no_row(backend: Backend, mini_project: Path) -> None:
+    """A zoned synced-at column (what Fivetran's _fivetran_synced usually is), rows without one,
+    and one far ahead of the run's clock: every later row is still loaded."""
+    duck, config = _setup(backend, mini_project)
+    source = _landed_source(config)
+    raw = f'"{config.schemas.raw}"."shop__customers"'
+    duck.execute("CREATE SCHEMA landing")
+    duck.execute("CREATE TABLE landing.customers (customer_id VARCHAR, email VARCHAR, synced_at TIMESTAMPTZ)")
+    duck.execute(
+        "INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 12:00:00+02'), ('n1', 'n1@x.org', NULL)"
+    )
+    lookback = dt.timedelta(minutes=10)
+    assert load_source(duck, source, config.schemas, Path("."), lookback, _run(1))["rows"] == 2
+    # kept as naive UTC: 12:00+02 is 10:00
+    assert StateStore(duck, config.schemas.core).get("shop", "raw:customers") == dt.datetime(2024, 1, 1, 10)
+    duck.execute(
+        "INSERT INTO landing.customers VALUES ('b', 'b@x.org', '2024-01-01 10:30:00+00'), ('n2', 'n2@x.org', NULL), "
+        "('z', 'z@x.org', '2099-01-01 00:00:00+00')"
+    )
+    window = load_source(duck, source, config.schemas, Path("."), lookback, _run(2))
+    assert window["rows"] == 3  # n1 is re-read but unchanged
+    # the value from 2099 does not become the watermark: the run's time does
+    assert StateStore(duck, config.schemas.core).get("shop", "raw:customers") == _run(2).now
+    duck.execute("INSERT INTO landing.customers VALUES ('c', 'c@x.org', '2024-01-01 14:05:00+00')")
+    assert load_source(duck, source, config.schemas, Path("."), lookback, _run(3))["rows"] == 1
+    assert [r[0] for r in _rows(duck, f"SELECT customer_id FROM {raw}")] == ["a", "b", "c", "n1", "n2", "z"]
+
+
+def test_landed_synced_at_of_text_is_a_clear_error(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
+    source = _landed_source(config)
+    duck.execute("CREATE SCHEMA landing")
+    duck.execute("CREATE TABLE landing.customers (customer_id VARCHAR, email VARCHAR, synced_at VARCHAR)")
+    duck.execute("INSERT INTO landing.customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00')")
+    with pytest.raises(NexusDataError, match=r"landing\.customers\.synced_at.*str values.*timestamp or date"):
+        load_source(duck, source, config.schemas, Path("."), dt.timedelta(minutes=10), _run(1))
+    assert not duck.table_exists(config.schemas.raw, "shop__customers")
+    assert StateStore(duck, config.schemas.core).get("shop", "raw:customers") is None
 
 
 def test_missing_key_column_is_a_clear_error_and_loads_nothing(backend: Backend, mini_project: Path) -> None:

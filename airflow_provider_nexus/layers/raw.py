@@ -164,7 +164,8 @@ def _load_table(
     if synced_wm is not None:
         # Inclusive lower bound minus the lookback: rows sharing the boundary timestamp and rows
         # committed late with an earlier timestamp are re-read; the merge below absorbs them.
-        where = f"WHERE {synced} >= {d.literal(synced_wm - lookback)}"
+        # Rows without a synced-at fit no window, so they are re-read every run (and reported).
+        where = f"WHERE {synced} >= {d.literal(synced_wm - lookback)} OR {synced} IS NULL"
     stage = f"nexus_stage_{source.name}__{table}"
     writes.temp_table(stage)
     wh.execute(d.create_temp_table_as(stage, f"SELECT * FROM {landed} {where}"))
@@ -186,7 +187,18 @@ def _load_table(
     result.read = wh.count(d.quote(stage))
     if not result.read:
         return result
-    high = wh.scalar(f"SELECT max({synced}) FROM {d.quote(stage)}")
+    high_value, unsynced = wh.fetchone(
+        f"SELECT max({synced}), count(CASE WHEN {synced} IS NULL THEN 1 END) FROM {d.quote(stage)}"
+    ) or (None, 0)
+    where_from = f"source {source.name!r}, raw table {table!r} ({spec.table}.{spec.synced_at})"
+    high = _as_watermark(high_value, where_from)
+    if unsynced:
+        log.warning("%s: %d row(s) have no synced-at; they are re-read on every run", where_from, unsynced)
+    if high is not None and high > run.now:
+        # A clock ahead of ours, or a bad value: a watermark that far ahead would put every
+        # later update behind the window. Keeping it at the run's time re-reads those rows instead.
+        log.warning("%s: synced-at values up to %s are later than this run's time %s", where_from, high, run.now)
+        high = run.now
     result.synced_high = high
     result.written = _merge_stage(
         wh, writes, source.name, table, spec.key_columns(), stage, schemas, ingested_at, order_by=spec.synced_at
@@ -194,6 +206,20 @@ def _load_table(
     if high is not None and (synced_wm is None or high > synced_wm):
         writes.call(lambda: state.set(source.name, layer, high, run.run_id, run.now))
     return result
+
+
+def _as_watermark(value: Any, where_from: str) -> dt.datetime | None:
+    """A synced-at value as Nexus keeps timestamps (naive UTC); an error for a column of another type."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    raise NexusDataError(
+        f"{where_from}: the synced-at column holds {type(value).__name__} values (such as {value!r}); "
+        "it must be a timestamp or date column. Nothing was loaded."
+    )
 
 
 def _pick_up_late_rows(
@@ -269,7 +295,7 @@ def _merge_stage(
         d.create_temp_table_as(
             dedup,
             f"SELECT *, {row_hash} AS {d.quote(ROW_HASH)} FROM ("
-            f"SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY {d.quote(order_by)} DESC) AS nexus_rn "
+            f"SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY {d.quote(order_by)} DESC NULLS LAST) AS nexus_rn "
             f"FROM {stage_q}) AS s WHERE nexus_rn = 1",
         )
     )
