@@ -50,15 +50,47 @@ def parse_duration(value: Any) -> dt.timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError("expected a duration like '10m', '2h' or '30s'")
-    if isinstance(value, (int, float)):
-        return dt.timedelta(seconds=value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration like '10m', '2h', '30s' or '1d'")
-    return dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        if isinstance(value, (int, float)):
+            seconds = dt.timedelta(seconds=value)
+        else:
+            match = _DURATION.match(str(value))
+            if not match:
+                raise ValueError(f"{value!r} is not a duration like '10m', '2h', '30s' or '1d'")
+            seconds = dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except (OverflowError, TypeError):  # inf, nan, or beyond what a timedelta holds
+        raise ValueError(f"{value!r} is not a duration a timedelta can hold") from None
+    if seconds < dt.timedelta(0):
+        # a negative lookback would start the window after the watermark and skip rows
+        raise ValueError(f"{value!r} is negative; a duration must be zero or more")
+    return seconds
 
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
+
+#: Schedules Airflow takes besides cron expressions (its presets and the two special ones).
+SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
+def _schedule(value: str | None) -> str | None:
+    """A cron expression or a preset, checked here rather than when Airflow imports the DAG
+    file (where the error would name neither this file nor the key)."""
+    if value is None:
+        return None
+    if value.startswith("@"):
+        if value not in SCHEDULE_PRESETS:
+            raise ValueError(
+                f"{value!r} is not one of Airflow's presets {', '.join(SCHEDULE_PRESETS)}{_suggest(value, SCHEDULE_PRESETS)}"
+            )
+        return value
+    from croniter import croniter  # Airflow's own cron parser
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a valid cron expression (minute hour day-of-month month day-of-week)")
+    return value
+
+
+Schedule = Annotated[str | None, AfterValidator(_schedule)]
 
 
 def _table_ref(value: str) -> str:
@@ -131,7 +163,7 @@ class NoiseConfig(StrictModel):
     use_defaults: bool = True
     blocked_values: dict[SafeName, list[str]] = {}
     blocked_patterns: dict[SafeName, list[str]] = {}
-    hub_limits: dict[SafeName, int] = {}
+    hub_limits: dict[SafeName, Annotated[int, Field(ge=1)]] = {}
     default_hub_limit: int = Field(default=50, ge=1)
 
     @model_validator(mode="after")
@@ -237,7 +269,7 @@ class SourceConfig(StrictModel):
 class PipelineConfig(StrictModel):
     dag_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,200}$")
     description: str | None = None
-    schedule: str | None = None
+    schedule: Schedule = None
     start_date: dt.datetime | dt.date = dt.date(2024, 1, 1)
     catchup: bool = False
     tags: list[str] = ["nexus"]
@@ -273,6 +305,22 @@ class PipelineConfig(StrictModel):
                     ("sources", index, "memberships"),
                     "memberships need both 'person' and 'group' declared under entity_types",
                 )
+        # a rule for an identifier type no entity has (a typo) would silently never apply
+        declared = sorted({i for entity in self.entity_types.values() for i in entity.identifiers})
+        noise = self.resolution.noise
+        rule_types: list[tuple[str, Iterable[str]]] = [
+            ("blocked_values", noise.blocked_values),
+            ("blocked_patterns", noise.blocked_patterns),
+            ("hub_limits", noise.hub_limits),
+        ]
+        for section, itypes in rule_types:
+            for itype in itypes:
+                if itype not in declared:
+                    raise _LocatedValueError(
+                        ("resolution", "noise", section, itype),
+                        f"{itype!r} is not an identifier type of any entity type{_suggest(itype, declared)} "
+                        f"(declared: {', '.join(declared)})",
+                    )
         return self
 
     # -- paths relative to the file --------------------------------------------------------
@@ -417,6 +465,29 @@ def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     return root, data
 
 
+def _duplicate_keys(root: yaml.Node | None) -> list[str]:
+    """'line: key.path: duplicate key (first at line N)' for each key repeated in a mapping
+    (YAML loaders keep the last value silently, so a second table of the same name would
+    replace the first)."""
+    found: list[str] = []
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                path = f"{where}.{name}" if where else name
+                line = key.start_mark.line + 1
+                if name in first_line and name != "<<":
+                    found.append(f"{line}: {path}: duplicate key (first at line {first_line[name]})")
+                first_line.setdefault(name, line)
+                stack.append((value, path))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{where}.{i}") for i, item in enumerate(node.value))
+    return sorted(found, key=lambda f: int(f.split(":", 1)[0]))
+
+
 def parse_config(text: str, path: str = "<string>") -> PipelineConfig:
     """Validate YAML text; raise NexusConfigError with 'file:line: key: message' lines."""
     try:
@@ -425,6 +496,9 @@ def parse_config(text: str, path: str = "<string>") -> PipelineConfig:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise NexusConfigError(f"{path}:{line}: not valid YAML: {exc}") from None
+    duplicates = _duplicate_keys(root)
+    if duplicates:
+        raise NexusConfigError("\n".join(f"{path}:{d}" for d in duplicates))
     if not isinstance(data, dict):
         raise NexusConfigError(f"{path}:1: expected a mapping of pipeline settings at the top level")
     try:
@@ -441,6 +515,9 @@ def load_config(path: str | Path) -> PipelineConfig:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise NexusConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise NexusConfigError(f"{file}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     config = parse_config(text, str(file))
     config._path = file.resolve()
     return config

@@ -97,6 +97,64 @@ def test_reserved_and_clashing_column_names() -> None:
     assert "cannot be both an identifier type and a trait" in message
 
 
+def test_duplicate_yaml_keys_are_errors_not_last_one_wins() -> None:
+    text = VALID.replace(
+        '      contacts: {path: "crm/*.csv", key: contact_id}\n',
+        '      contacts: {path: "crm/*.csv", key: contact_id}\n      contacts: {path: "other.csv", key: id}\n',
+    ).replace("incremental: {lookback: 15m}", "incremental: {lookback: 15m, lookback: 1h}")
+    message = _error(text)
+    assert message.splitlines() == [
+        "p.yml:3: incremental.lookback: duplicate key (first at line 3)",
+        "p.yml:11: sources.0.raw.contacts: duplicate key (first at line 10)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lookback", "expected"),
+    [("-3600", "is negative"), (".inf", "a timedelta can hold"), ("99999999999999d", "a timedelta can hold")],
+)
+def test_durations_out_of_range_are_errors(lookback: str, expected: str) -> None:
+    # a negative lookback would start the window after the watermark and skip updated rows
+    message = _error(VALID.replace("lookback: 15m", f"lookback: {lookback}"))
+    assert message.startswith("p.yml:3: incremental.lookback:") and expected in message
+
+
+def test_a_source_lookback_of_zero_is_kept() -> None:
+    from airflow_provider_nexus.operators.raw import NexusRawOperator
+
+    config = parse_config(
+        VALID.replace("    persons: true\n    groups", "    lookback: 0s\n    persons: true\n    groups")
+    )
+    op = NexusRawOperator(task_id="raw", conn_id="c", source=config.source("crm"), lookback="10m")
+    assert op.lookback == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [("61 25 * * *", "not a valid cron expression"), ("@dayly", "did you mean '@daily'?")],
+)
+def test_invalid_schedule_names_file_and_key(schedule: str, expected: str) -> None:
+    # Airflow would only reject it when importing the DAG file, naming neither the file nor the key
+    message = _error(f"schedule: '{schedule}'\n" + VALID)
+    assert message.startswith("p.yml:1: schedule:") and expected in message
+    for valid in ("0 3 * * *", "@daily", "@once"):
+        assert parse_config(f"schedule: '{valid}'\n" + VALID).schedule == valid
+
+
+def test_noise_rules_for_undeclared_identifier_types_are_errors() -> None:
+    message = _error(VALID + "resolution: {noise: {blocked_values: {emial: [x@y.z]}}}\n")
+    assert "resolution.noise.blocked_values.emial" in message and "did you mean 'email'?" in message
+    message = _error(VALID + "resolution: {noise: {hub_limits: {phone: 0}}}\n")
+    assert "resolution.noise.hub_limits.phone" in message and "greater than or equal to 1" in message
+
+
+def test_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yml"
+    path.write_bytes(b"dag_id: t\nname: caf\xe9\n")
+    with pytest.raises(NexusConfigError, match=r"latin\.yml:2: not UTF-8 text"):
+        load_config(path)
+
+
 def test_load_config_names_missing_file(tmp_path: Path) -> None:
     with pytest.raises(NexusConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yml")

@@ -34,7 +34,9 @@ class NexusRawOperator(NexusBaseOperator):
         super().__init__(**kwargs)
         self.source = as_source(source)
         self.data_dir = str(data_dir)
-        self.lookback = parse_duration(self.source.lookback or lookback or 0)
+        # a source's own lookback wins, zero included
+        chosen = self.source.lookback if self.source.lookback is not None else lookback
+        self.lookback = parse_duration(chosen if chosen is not None else 0)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.raw import load_source
