@@ -80,6 +80,44 @@ def test_files_load_once_and_redelivery_replaces_by_key(backend: Backend, mini_p
     ) == [(99.0,)]
 
 
+#: One identifier per order (o1 its email, o2 its phone), so a rejected one is all the event has.
+_ONE_IDENTIFIER_PER_ORDER = """
+SELECT {{ surrogate_key(['order_id']) }} AS id,
+       {{ surrogate_key([lit(source), "'order'", 'order_id']) }} AS event_id,
+       'shop_customer:' || customer_id AS edge_id, 'person' AS entity_type,
+       CASE WHEN order_id = 'o1' THEN 'email' ELSE 'phone' END AS identifier_type,
+       CASE WHEN order_id = 'o1' THEN email ELSE phone END AS identifier_value, 'customer' AS role,
+       {{ lit(source) }} AS source, {{ to_timestamp('ordered_at') }} AS occurred_at, _ingested_at
+FROM {{ batch('orders') }} AS o WHERE order_id IN ('o1', 'o2')
+"""
+
+
+def test_resynced_event_whose_new_identifier_is_rejected_loses_the_old_one(
+    backend: Backend, mini_project: Path
+) -> None:
+    """o1's email removed (blank: rejected in source) and o2's phone now 'n/a' (empty once
+    normalised: rejected in core): neither event keeps its earlier value."""
+    duck, config = _setup(backend, mini_project)
+    (mini_project / "sql" / "sources" / "shop" / "identifiers.sql").write_text(_ONE_IDENTIFIER_PER_ORDER)
+    _pipeline(duck, config, _run(1))
+    s, c = config.schemas.source, config.schemas.core
+    values = "SELECT identifier_type, identifier_value FROM {}"
+    assert _rows(duck, values.format(f"{c}.nexus_identifiers")) == [
+        ("email", "ann@example.org"),
+        ("phone", "14155550199"),
+    ]
+    (mini_project / "data" / "orders_0003.csv").write_text(
+        "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
+        "o1,c1,,,Ann,acme.com,10.5,2024-01-01 10:00:00\n"
+        "o2,c2,bob@example.org,n/a,Bob,www.Acme.com,20,2024-01-01 11:00:00\n"
+    )
+    _pipeline(duck, config, _run(2))
+    assert _rows(duck, values.format(f"{s}.shop__identifiers")) == [("phone", "n/a")]
+    assert _rows(duck, values.format(f"{c}.nexus_identifiers")) == []
+    reasons = _rows(duck, f"SELECT model, reason FROM {s}.nexus_rejected_rows WHERE run_id = 'run2'")
+    assert reasons == [("identifiers", "empty after normalisation"), ("identifiers", "null or empty identifier_value")]
+
+
 def test_core_normalises_and_keeps_raw_value(backend: Backend, mini_project: Path) -> None:
     duck, config = _setup(backend, mini_project)
     _pipeline(duck, config, _run(1))

@@ -87,8 +87,8 @@ def _install():
 
     for module in (core, source):
 
-        def replace_model_rows(wh, model, target, staged, columns, retracted=None, _original=module.replace_model_rows):
-            written = _original(wh, model, target, staged, columns, retracted)
+        def replace_model_rows(wh, model, target, staged, columns, *args, _original=module.replace_model_rows, **kwargs):
+            written = _original(wh, model, target, staged, columns, *args, **kwargs)
             for fault in _faults():
                 if fault["kind"] == "write" and fault["table"] in target:
                     raise InjectedFault(f"injected fault: after writing {written} row(s) into {target}")

@@ -206,6 +206,7 @@ def replace_model_rows(
     staged: str,
     columns: Sequence[str],
     retracted: Retraction | None = None,
+    events: str | None = None,
 ) -> int:
     """Write a batch of a model: events by id; the other models event by event.
 
@@ -213,11 +214,14 @@ def replace_model_rows(
     had before are replaced by the new set, so a changed email or a dropped trait does not linger
     and a batch history ends equal to a one-shot build of the latest data. With `retracted`, the
     rows about to be replaced are first copied there, so incremental readers downstream
-    (resolution, final tables) can undo what they had derived from them.
+    (resolution, final tables) can undo what they had derived from them. `events`, a relation of
+    (source, event_id), names the re-emitted events when `staged` no longer holds them all (rows
+    rejected on the way).
     """
     d = wh.dialect
+    events = events or staged
     if d.row_locator:
-        return _replace_by_locator(wh, model, target, staged, columns, retracted)
+        return _replace_by_locator(wh, model, target, staged, columns, retracted, events)
     if retracted is not None:
         cols = ", ".join(d.quote(c) for c in columns)
         copy = f"SELECT {', '.join(f't.{d.quote(c)}' for c in columns)}, {d.literal(retracted.at)} FROM {target} t"
@@ -227,12 +231,12 @@ def replace_model_rows(
         selects = [f"{copy} WHERE {d.key_in('t', staged, ['id'])}"]
         if model in EVENT_CHILD_MODELS:
             selects.append(
-                f"{copy} WHERE {d.key_in('t', staged, ['source', 'event_id'])} "
+                f"{copy} WHERE {d.key_in('t', events, ['source', 'event_id'])} "
                 f"AND NOT EXISTS (SELECT 1 FROM {staged} s WHERE s.{d.quote('id')} = t.{d.quote('id')})"
             )
         wh.execute(f"INSERT INTO {retracted.table} ({cols}, {d.quote(RETRACTED_AT)}) {' UNION ALL '.join(selects)}")
     if model in EVENT_CHILD_MODELS:  # rows without an event id match nothing (NULL never equals)
-        wh.execute(d.delete_matching_keys(target, staged, ["source", "event_id"]))
+        wh.execute(d.delete_matching_keys(target, events, ["source", "event_id"]))
     return replace_by_key(wh, target, staged, ["id"], columns)
 
 
@@ -243,18 +247,20 @@ def _replace_by_locator(
     staged: str,
     columns: Sequence[str],
     retracted: Retraction | None,
+    events: str,
 ) -> int:
     """replace_model_rows on an engine with row locators: the rows to replace are found once, by
     their key columns alone, then copied and deleted by locator. One transaction (the caller's,
     when there is one) keeps the locators valid from the first statement to the last, and rolls
     the scratch table back with everything else on a failure."""
     d = wh.dialect
-    keys = [["id"], ["source", "event_id"]] if model in EVENT_CHILD_MODELS else [["id"]]
+    keys = [(staged, ["id"])] + ([(events, ["source", "event_id"])] if model in EVENT_CHILD_MODELS else [])
     cols = ", ".join(d.quote(c) for c in columns)
     scratch = f"nexus_replaced_{model}"
     found = d.quote(scratch)
     located = " UNION ".join(
-        f"SELECT t.{d.row_locator} AS located FROM {target} t WHERE {d.key_in('t', staged, k)}" for k in keys
+        f"SELECT t.{d.row_locator} AS located FROM {target} t WHERE {d.key_in('t', relation, k)}"
+        for relation, k in keys
     )
     of_found = f"{d.row_locator} IN (SELECT located FROM {found})"
     with wh.transaction():

@@ -14,6 +14,7 @@ from typing import Any
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
 from airflow_provider_nexus.errors import NexusConfigError
 from airflow_provider_nexus.layers.common import (
+    EVENT_CHILD_MODELS,
     MODEL_COLUMNS,
     RETRACTED_AT,
     PendingWrites,
@@ -127,10 +128,13 @@ def build_core(
     rejected = ensure_rejected_table(wh, schemas.source)
     writes = PendingWrites(wh)
     try:
-        for model in CORE_MODELS:
+        batch_events = None
+        for model in CORE_MODELS:  # events first: the other models' writes look at them
             summary["models"][model] = _stage_model(
-                wh, writes, engine, model, sources, windows, entity_types, schemas, rejected, run
+                wh, writes, engine, model, sources, windows, entity_types, schemas, rejected, run, batch_events
             )
+            if model == "events" and summary["models"][model]["written"]:
+                batch_events = wh.dialect.quote("nexus_core_events")
     except BaseException:
         writes.cleanup()
         raise
@@ -171,7 +175,10 @@ def _stage_model(
     schemas: SchemasConfig,
     rejected: str,
     run: RunContext,
+    batch_events: str | None = None,
 ) -> dict[str, int]:
+    """Stage one model's batch from the source layer and queue its write. `batch_events`: core's
+    staged events of this batch, for the models whose rows hang off events."""
     d = wh.dialect
     columns = [name for name, _ in MODEL_COLUMNS[model]] + [name for name, _ in _EXTRA_COLUMNS[model]]
     target = ensure_model_table(wh, schemas.core, f"nexus_{model}", model, _EXTRA_COLUMNS[model])
@@ -185,7 +192,10 @@ def _stage_model(
     stage = f"nexus_core_{model}"
     writes.temp_table(stage)
     wh.execute(d.create_temp_table_as(stage, render_core_model(engine, model, inputs, entity_types, run)))
-    rejected_rows = set_aside_rejects(wh, writes, stage, model, "source", _UNUSABLE.get(model, []), rejected, run)
+    aside = set_aside_rejects(wh, writes, stage, model, "source", _UNUSABLE.get(model, []), rejected, run)
+    events = aside.events
+    if model in EVENT_CHILD_MODELS and batch_events is not None:
+        events = _with_emptied_events(wh, writes, model, inputs, batch_events, events or d.quote(stage)) or events
     written = wh.count(d.quote(stage))
     # Replaced rows are kept for incremental readers. A full refresh replaces everything: those
     # readers then see their old rows gone unannounced and rebuild in full, so nothing is copied.
@@ -194,8 +204,42 @@ def _stage_model(
         extra = [*_EXTRA_COLUMNS[model], (RETRACTED_AT, "timestamp")]
         table = ensure_model_table(wh, schemas.core, retracted_table_name(model), model, extra)
         retracted = Retraction(table, run.now)
-    writes.call(lambda: replace_model_rows(wh, model, target, d.quote(stage), columns, retracted))
-    return {"written": written, "rejected": rejected_rows}
+    writes.call(lambda: replace_model_rows(wh, model, target, d.quote(stage), columns, retracted, events))
+    return {"written": written, "rejected": aside.rejected}
+
+
+def _with_emptied_events(
+    wh: Warehouse, writes: PendingWrites, model: str, inputs: list[dict[str, Any]], batch_events: str, events: str
+) -> str | None:
+    """The events whose `model` rows this batch replaces, when more than those of the staged rows
+    (`events`): events re-emitted in this batch (`batch_events`, core's staged events) that no
+    longer have any row of `model` in the source layer (all rejected there, say), so their rows
+    in core go too. None when there are no such events.
+
+    Only the batch's events are looked up in the source tables, through a semi-join on them.
+    """
+    d = wh.dialect
+    parts = []
+    for item in inputs:
+        src = d.literal(item["source"])
+        parts.append(
+            f"SELECT e.source, e.id AS event_id FROM {batch_events} e LEFT JOIN (SELECT DISTINCT c.event_id "
+            f"FROM {item['relation']} c WHERE c.event_id IN (SELECT id FROM {batch_events} WHERE source = {src})) k "
+            f"ON k.event_id = e.id WHERE e.source = {src} AND k.event_id IS NULL"
+        )
+    emptied = f"nexus_core_{model}_emptied"
+    writes.temp_table(emptied)
+    wh.execute(d.create_temp_table_as(emptied, " UNION ALL ".join(parts)))
+    if not wh.count(d.quote(emptied)):
+        return None
+    union = f"nexus_core_{model}_replaced_events"  # not set_aside_rejects' `_events` table
+    writes.temp_table(union)
+    wh.execute(
+        d.create_temp_table_as(
+            union, f"SELECT source, event_id FROM {events} UNION ALL SELECT source, event_id FROM {d.quote(emptied)}"
+        )
+    )
+    return d.quote(union)
 
 
 __all__ = ["CORE_MODELS", "REJECTED", "build_core", "normalizers", "render_core_model"]

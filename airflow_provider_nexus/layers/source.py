@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
 from airflow_provider_nexus.errors import NexusDataError, NexusTemplateError
 from airflow_provider_nexus.layers.common import (
+    EVENT_CHILD_MODELS,
     MODEL_COLUMNS,
     PendingWrites,
     RunContext,
@@ -163,14 +165,14 @@ def _stage_model(
     stage_q = d.quote(stage)
     _check_ids(wh, stage_q, where)
     _check_contract(wh, stage_q, model, source, entity_types, where)
-    rejected_rows = set_aside_rejects(
+    aside = set_aside_rejects(
         wh, writes, stage, model, d.literal(source.name), _REJECT_RULES.get(model, []), rejected, run
     )
     target = ensure_model_table(wh, schemas.source, f"{source.name}__{model}", model)
     written = wh.count(stage_q)
-    writes.call(lambda: replace_model_rows(wh, model, target, stage_q, expected))
-    log.info("%s: %d row(s) staged, %d rejected", where, written, rejected_rows)
-    return {"written": written, "rejected": rejected_rows}
+    writes.call(lambda: replace_model_rows(wh, model, target, stage_q, expected, events=aside.events))
+    log.info("%s: %d row(s) staged, %d rejected", where, written, aside.rejected)
+    return {"written": written, "rejected": aside.rejected}
 
 
 def _check_ids(wh: Warehouse, stage: str, where: str) -> None:
@@ -230,6 +232,16 @@ _REJECT_RULES: dict[str, list[tuple[str, str]]] = {
 }
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """What set_aside_rejects did: rows rejected, and for a model whose rows hang off events,
+    the relation of the batch's events taken before any row left the stage (or None when none
+    did: the stage itself then names them)."""
+
+    rejected: int
+    events: str | None
+
+
 def set_aside_rejects(
     wh: Warehouse,
     writes: PendingWrites,
@@ -239,11 +251,12 @@ def set_aside_rejects(
     rules: list[tuple[str, str]],
     rejected: str,
     run: RunContext,
-) -> int:
+) -> SetAside:
     """Move rows that cannot be used out of `stage`; queue them for the rejected-rows table."""
     d = wh.dialect
     stage_q = d.quote(stage)
     holding = f"{stage}_rejects"
+    events: str | None = None
     total = 0
     for condition, reason in rules:
         count = int(wh.scalar(f"SELECT count(*) FROM {stage_q} WHERE {condition}") or 0)
@@ -252,6 +265,17 @@ def set_aside_rejects(
         if not total:
             writes.temp_table(holding)
             wh.execute(d.create_temp_table_as(holding, f"SELECT * FROM {rejected} WHERE 1 = 0"))
+            if model in EVENT_CHILD_MODELS:
+                # A re-emitted event replaces all its earlier rows, even when its new rows are
+                # all rejected: otherwise the old ones (an email since removed) would linger.
+                events = f"{stage}_events"
+                writes.temp_table(events)
+                wh.execute(
+                    d.create_temp_table_as(
+                        events, f"SELECT DISTINCT source, event_id FROM {stage_q} WHERE event_id IS NOT NULL"
+                    )
+                )
+                events = d.quote(events)
         total += count
         wh.execute(
             f"INSERT INTO {d.quote(holding)} SELECT {source_sql}, {d.literal(model)}, id, {d.literal(reason)}, "
@@ -260,4 +284,4 @@ def set_aside_rejects(
         wh.execute(f"DELETE FROM {stage_q} WHERE {condition}")
     if total:
         writes.sql(f"INSERT INTO {rejected} SELECT * FROM {d.quote(holding)}")
-    return total
+    return SetAside(total, events)
