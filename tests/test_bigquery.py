@@ -113,7 +113,7 @@ def test_fragments() -> None:
     assert d.string_agg_distinct("s") == "STRING_AGG(DISTINCT s, ',' ORDER BY s)"
     assert d.arg_max("v", "t") == "MAX_BY(v, t)"
     assert d.arg_max_where("v", "t", "k = 'a'") == (
-        "ARRAY_AGG(IF(k = 'a', v, NULL) IGNORE NULLS ORDER BY t DESC, v DESC)[SAFE_OFFSET(0)]"
+        "ARRAY_AGG(IF(k = 'a', v, NULL) IGNORE NULLS ORDER BY t DESC NULLS LAST, v DESC)[SAFE_OFFSET(0)]"
     )
     assert d.type_name("`c`") == "'STRING'"
     assert d.binary_collate("v") == "v"

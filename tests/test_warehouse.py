@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_nexus.warehouse import split_statements
+from airflow_provider_nexus.config import SchemasConfig
+from airflow_provider_nexus.warehouse import Warehouse, split_statements
 
 
 @pytest.mark.parametrize(
@@ -27,3 +28,12 @@ from airflow_provider_nexus.warehouse import split_statements
 )
 def test_split_statements(script: str, expected: list[str]) -> None:
     assert split_statements(script) == expected
+
+
+def test_latest_value_ranks_an_undated_row_last(backend: tuple[Warehouse, SchemasConfig]) -> None:
+    """PostgreSQL sorts NULLs first when descending; the latest value must not be an undated one."""
+    wh, _ = backend
+    d = wh.dialect
+    rows = "('old', TIMESTAMP '2024-01-01 00:00:00'), ('new', TIMESTAMP '2024-06-01 00:00:00'), ('undated', NULL)"
+    latest = wh.scalar(f"SELECT {d.arg_max_where('v', 'ts', 'TRUE')} FROM (VALUES {rows}) AS t (v, ts)")
+    assert latest == "new"

@@ -201,7 +201,7 @@ class Dialect:
         Ties on `order_by` go to the greatest value, so every engine picks the same row.
         """
         return (
-            f"(array_agg({value} ORDER BY {order_by} DESC, {self.binary_collate(value)} DESC) "
+            f"(array_agg({value} ORDER BY {order_by} DESC NULLS LAST, {self.binary_collate(value)} DESC) "
             f"FILTER (WHERE {condition} AND {value} IS NOT NULL))[1]"
         )
 

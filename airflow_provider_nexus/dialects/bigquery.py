@@ -152,7 +152,7 @@ class BigQueryDialect(Dialect):
         trait or identifier type, far below BigQuery's row size limit."""
         return (
             f"ARRAY_AGG(IF({condition}, {value}, NULL) IGNORE NULLS "
-            f"ORDER BY {order_by} DESC, {self.binary_collate(value)} DESC)[SAFE_OFFSET(0)]"
+            f"ORDER BY {order_by} DESC NULLS LAST, {self.binary_collate(value)} DESC)[SAFE_OFFSET(0)]"
         )
 
     def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:

@@ -92,7 +92,7 @@ class SnowflakeDialect(Dialect):
         """ARRAY_AGG skips NULLs, so rows not meeting `condition` (or with a null value) drop out."""
         return (
             f"(ARRAY_AGG(CASE WHEN {condition} THEN {value} END) "
-            f"WITHIN GROUP (ORDER BY {order_by} DESC, {self.binary_collate(value)} DESC))[0]::{self.text_type}"
+            f"WITHIN GROUP (ORDER BY {order_by} DESC NULLS LAST, {self.binary_collate(value)} DESC))[0]::{self.text_type}"
         )
 
     def bool_and(self, expr: str) -> str:

@@ -1,7 +1,7 @@
 WITH ids AS (
     SELECT m.entity_id,
-           ARRAY_AGG(IF(m.identifier_type = 'domain', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `domain`,
-           ARRAY_AGG(IF(m.identifier_type = 'crm_company_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_company_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'domain', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `domain`,
+           ARRAY_AGG(IF(m.identifier_type = 'crm_company_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_company_id`,
            MIN(m.first_seen_at) AS first_seen_at,
            MAX(m.last_seen_at) AS last_seen_at,
            LOGICAL_AND(m.is_hub) AS is_hub,
@@ -18,9 +18,9 @@ srcs AS (
 ),
 trs AS (
     SELECT t.entity_id,
-           ARRAY_AGG(IF(t.trait_name = 'name', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
-           ARRAY_AGG(IF(t.trait_name = 'industry', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `industry`,
-           ARRAY_AGG(IF(t.trait_name = 'size', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `size`
+           ARRAY_AGG(IF(t.trait_name = 'name', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
+           ARRAY_AGG(IF(t.trait_name = 'industry', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC)[SAFE_OFFSET(0)] AS `industry`,
+           ARRAY_AGG(IF(t.trait_name = 'size', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC)[SAFE_OFFSET(0)] AS `size`
     FROM `nexus`.`nexus_entity_traits` AS t
     WHERE t.entity_type = 'group'
     GROUP BY t.entity_id

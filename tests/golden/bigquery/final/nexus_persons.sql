@@ -1,11 +1,11 @@
 WITH ids AS (
     SELECT m.entity_id,
-           ARRAY_AGG(IF(m.identifier_type = 'email', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `email`,
-           ARRAY_AGG(IF(m.identifier_type = 'phone', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `phone`,
-           ARRAY_AGG(IF(m.identifier_type = 'user_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `user_id`,
-           ARRAY_AGG(IF(m.identifier_type = 'anonymous_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `anonymous_id`,
-           ARRAY_AGG(IF(m.identifier_type = 'crm_contact_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_contact_id`,
-           ARRAY_AGG(IF(m.identifier_type = 'billing_customer_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `billing_customer_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'email', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `email`,
+           ARRAY_AGG(IF(m.identifier_type = 'phone', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `phone`,
+           ARRAY_AGG(IF(m.identifier_type = 'user_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `user_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'anonymous_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `anonymous_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'crm_contact_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `crm_contact_id`,
+           ARRAY_AGG(IF(m.identifier_type = 'billing_customer_id', m.identifier_value, NULL) IGNORE NULLS ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC)[SAFE_OFFSET(0)] AS `billing_customer_id`,
            MIN(m.first_seen_at) AS first_seen_at,
            MAX(m.last_seen_at) AS last_seen_at,
            LOGICAL_AND(m.is_hub) AS is_hub,
@@ -22,9 +22,9 @@ srcs AS (
 ),
 trs AS (
     SELECT t.entity_id,
-           ARRAY_AGG(IF(t.trait_name = 'name', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
-           ARRAY_AGG(IF(t.trait_name = 'title', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `title`,
-           ARRAY_AGG(IF(t.trait_name = 'plan', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC, t.trait_value DESC)[SAFE_OFFSET(0)] AS `plan`
+           ARRAY_AGG(IF(t.trait_name = 'name', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC)[SAFE_OFFSET(0)] AS `name`,
+           ARRAY_AGG(IF(t.trait_name = 'title', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC)[SAFE_OFFSET(0)] AS `title`,
+           ARRAY_AGG(IF(t.trait_name = 'plan', t.trait_value, NULL) IGNORE NULLS ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC)[SAFE_OFFSET(0)] AS `plan`
     FROM `nexus`.`nexus_entity_traits` AS t
     WHERE t.entity_type = 'person'
     GROUP BY t.entity_id

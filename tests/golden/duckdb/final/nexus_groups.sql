@@ -1,7 +1,7 @@
 WITH ids AS (
     SELECT m.entity_id,
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'domain' AND m.identifier_value IS NOT NULL))[1] AS "domain",
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'crm_company_id' AND m.identifier_value IS NOT NULL))[1] AS "crm_company_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'domain' AND m.identifier_value IS NOT NULL))[1] AS "domain",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'crm_company_id' AND m.identifier_value IS NOT NULL))[1] AS "crm_company_id",
            MIN(m.first_seen_at) AS first_seen_at,
            MAX(m.last_seen_at) AS last_seen_at,
            bool_and(m.is_hub) AS is_hub,
@@ -18,9 +18,9 @@ srcs AS (
 ),
 trs AS (
     SELECT t.entity_id,
-           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value DESC) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL))[1] AS "name",
-           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value DESC) FILTER (WHERE t.trait_name = 'industry' AND t.trait_value IS NOT NULL))[1] AS "industry",
-           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value DESC) FILTER (WHERE t.trait_name = 'size' AND t.trait_value IS NOT NULL))[1] AS "size"
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL))[1] AS "name",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC) FILTER (WHERE t.trait_name = 'industry' AND t.trait_value IS NOT NULL))[1] AS "industry",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC) FILTER (WHERE t.trait_name = 'size' AND t.trait_value IS NOT NULL))[1] AS "size"
     FROM "nexus"."nexus_entity_traits" AS t
     WHERE t.entity_type = 'group'
     GROUP BY t.entity_id

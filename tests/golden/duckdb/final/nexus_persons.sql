@@ -1,11 +1,11 @@
 WITH ids AS (
     SELECT m.entity_id,
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'email' AND m.identifier_value IS NOT NULL))[1] AS "email",
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'phone' AND m.identifier_value IS NOT NULL))[1] AS "phone",
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'user_id' AND m.identifier_value IS NOT NULL))[1] AS "user_id",
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'anonymous_id' AND m.identifier_value IS NOT NULL))[1] AS "anonymous_id",
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'crm_contact_id' AND m.identifier_value IS NOT NULL))[1] AS "crm_contact_id",
-           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'billing_customer_id' AND m.identifier_value IS NOT NULL))[1] AS "billing_customer_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'email' AND m.identifier_value IS NOT NULL))[1] AS "email",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'phone' AND m.identifier_value IS NOT NULL))[1] AS "phone",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'user_id' AND m.identifier_value IS NOT NULL))[1] AS "user_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'anonymous_id' AND m.identifier_value IS NOT NULL))[1] AS "anonymous_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'crm_contact_id' AND m.identifier_value IS NOT NULL))[1] AS "crm_contact_id",
+           (array_agg(m.identifier_value ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC) FILTER (WHERE m.identifier_type = 'billing_customer_id' AND m.identifier_value IS NOT NULL))[1] AS "billing_customer_id",
            MIN(m.first_seen_at) AS first_seen_at,
            MAX(m.last_seen_at) AS last_seen_at,
            bool_and(m.is_hub) AS is_hub,
@@ -22,9 +22,9 @@ srcs AS (
 ),
 trs AS (
     SELECT t.entity_id,
-           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value DESC) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL))[1] AS "name",
-           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value DESC) FILTER (WHERE t.trait_name = 'title' AND t.trait_value IS NOT NULL))[1] AS "title",
-           (array_agg(t.trait_value ORDER BY t.occurred_at DESC, t.trait_value DESC) FILTER (WHERE t.trait_name = 'plan' AND t.trait_value IS NOT NULL))[1] AS "plan"
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC) FILTER (WHERE t.trait_name = 'name' AND t.trait_value IS NOT NULL))[1] AS "name",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC) FILTER (WHERE t.trait_name = 'title' AND t.trait_value IS NOT NULL))[1] AS "title",
+           (array_agg(t.trait_value ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC) FILTER (WHERE t.trait_name = 'plan' AND t.trait_value IS NOT NULL))[1] AS "plan"
     FROM "nexus"."nexus_entity_traits" AS t
     WHERE t.entity_type = 'person'
     GROUP BY t.entity_id

@@ -1,7 +1,7 @@
 WITH ids AS (
     SELECT m.entity_id,
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'domain' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "DOMAIN",
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'crm_company_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "CRM_COMPANY_ID",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'domain' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "DOMAIN",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'crm_company_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "CRM_COMPANY_ID",
            MIN(m.first_seen_at) AS first_seen_at,
            MAX(m.last_seen_at) AS last_seen_at,
            BOOLAND_AGG(m.is_hub) AS is_hub,
@@ -18,9 +18,9 @@ srcs AS (
 ),
 trs AS (
     SELECT t.entity_id,
-           (ARRAY_AGG(CASE WHEN t.trait_name = 'name' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "NAME",
-           (ARRAY_AGG(CASE WHEN t.trait_name = 'industry' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "INDUSTRY",
-           (ARRAY_AGG(CASE WHEN t.trait_name = 'size' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "SIZE"
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'name' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC))[0]::VARCHAR AS "NAME",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'industry' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC))[0]::VARCHAR AS "INDUSTRY",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'size' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC))[0]::VARCHAR AS "SIZE"
     FROM "NEXUS"."NEXUS_ENTITY_TRAITS" AS t
     WHERE t.entity_type = 'group'
     GROUP BY t.entity_id

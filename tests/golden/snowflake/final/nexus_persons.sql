@@ -1,11 +1,11 @@
 WITH ids AS (
     SELECT m.entity_id,
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'email' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "EMAIL",
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'phone' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "PHONE",
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'user_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "USER_ID",
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'anonymous_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "ANONYMOUS_ID",
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'crm_contact_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "CRM_CONTACT_ID",
-           (ARRAY_AGG(CASE WHEN m.identifier_type = 'billing_customer_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC, m.identifier_value DESC))[0]::VARCHAR AS "BILLING_CUSTOMER_ID",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'email' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "EMAIL",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'phone' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "PHONE",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'user_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "USER_ID",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'anonymous_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "ANONYMOUS_ID",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'crm_contact_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "CRM_CONTACT_ID",
+           (ARRAY_AGG(CASE WHEN m.identifier_type = 'billing_customer_id' THEN m.identifier_value END) WITHIN GROUP (ORDER BY m.last_seen_at DESC NULLS LAST, m.identifier_value DESC))[0]::VARCHAR AS "BILLING_CUSTOMER_ID",
            MIN(m.first_seen_at) AS first_seen_at,
            MAX(m.last_seen_at) AS last_seen_at,
            BOOLAND_AGG(m.is_hub) AS is_hub,
@@ -22,9 +22,9 @@ srcs AS (
 ),
 trs AS (
     SELECT t.entity_id,
-           (ARRAY_AGG(CASE WHEN t.trait_name = 'name' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "NAME",
-           (ARRAY_AGG(CASE WHEN t.trait_name = 'title' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "TITLE",
-           (ARRAY_AGG(CASE WHEN t.trait_name = 'plan' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC, t.trait_value DESC))[0]::VARCHAR AS "PLAN"
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'name' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC))[0]::VARCHAR AS "NAME",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'title' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC))[0]::VARCHAR AS "TITLE",
+           (ARRAY_AGG(CASE WHEN t.trait_name = 'plan' THEN t.trait_value END) WITHIN GROUP (ORDER BY t.occurred_at DESC NULLS LAST, t.trait_value DESC))[0]::VARCHAR AS "PLAN"
     FROM "NEXUS"."NEXUS_ENTITY_TRAITS" AS t
     WHERE t.entity_type = 'person'
     GROUP BY t.entity_id
