@@ -245,6 +245,22 @@ def _break_template(project: Path, model: str, find: str, replace: str) -> None:
     path.write_text(path.read_text().replace(find, replace))
 
 
+def test_full_refresh_after_an_id_change_keeps_no_row_of_the_old_ids(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
+    _pipeline(duck, config, _run(1))
+    _break_template(
+        mini_project,
+        "events",
+        """[lit(source), "'order'", 'o.order_id']) }} AS id""",
+        """[lit(source), "'order_placed'", 'o.order_id']) }} AS id""",
+    )
+    refresh = RunContext(run_id="refresh", now=_run(2).now, full_refresh=True)
+    _pipeline(duck, config, refresh)
+    for table in (f"{config.schemas.source}.shop__events", f"{config.schemas.core}.nexus_events"):
+        described = _rows(duck, f"SELECT event_description, count(*) FROM {table} GROUP BY 1")
+        assert described == [(f"Order o{i}", 1) for i in range(1, 6)], table
+
+
 def test_duplicate_ids_in_a_batch_fail_and_write_nothing(backend: Backend, mini_project: Path) -> None:
     _break_template(mini_project, "events", "\"'order'\", 'o.order_id'", "\"'order'\"")
     duck, config = _setup(backend, mini_project)

@@ -187,6 +187,11 @@ def _stage_model(
         for s in sources
         if s.name in windows and model in s.models() and wh.table_exists(schemas.source, f"{s.name}__{model}")
     ]
+    if run.full_refresh and windows:
+        # A rebuild from the source layer: rows of the refreshed sources that it no longer gives
+        # (an id formula changed in a template) must go, not sit beside their replacements.
+        refreshed = d.literal_list(sorted(windows))
+        writes.sql(f"DELETE FROM {target} WHERE source IN ({refreshed})")
     if not inputs:
         return {"written": 0, "rejected": 0}
     stage = f"nexus_core_{model}"

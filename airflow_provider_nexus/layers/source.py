@@ -170,6 +170,8 @@ def _stage_model(
     )
     target = ensure_model_table(wh, schemas.source, f"{source.name}__{model}", model)
     written = wh.count(stage_q)
+    if run.full_refresh:  # a rebuild from raw: rows the templates no longer give must go too
+        writes.sql(f"DELETE FROM {target} WHERE TRUE")
     writes.call(lambda: replace_model_rows(wh, model, target, stage_q, expected, events=aside.events))
     log.info("%s: %d row(s) staged, %d rejected", where, written, aside.rejected)
     return {"written": written, "rejected": aside.rejected}
