@@ -152,6 +152,11 @@ def test_redshift_fragments() -> None:
     assert d.hash_hex("x") == "md5(x)"
     assert d.regexp_replace("x", "[^0-9]", "") == "REGEXP_REPLACE(x, '[^0-9]', '', 1, 'p')"
     assert d.regexp_matches("x", "^a\\.") == "(REGEXP_INSTR(x, '^a\\\\.', 1, 1, 0, 'p') > 0)"
+    # Redshift's IN takes a one-column subquery only
+    assert d.key_in("t", "c", ["id"]) == '(t."id") IN (SELECT "id" FROM c)'
+    assert d.key_in("t", "c", ["source", "event_id"]) == (
+        'EXISTS (SELECT 1 FROM c AS nexus_k WHERE nexus_k."source" = t."source" AND nexus_k."event_id" = t."event_id")'
+    )
     assert d.binary_collate("x") == "x"
     assert d.string_agg_distinct("s") == "LISTAGG(DISTINCT s, ',') WITHIN GROUP (ORDER BY s)"
     assert d.current_timestamp() == "CAST(GETDATE() AS TIMESTAMP)"

@@ -67,6 +67,8 @@ def test_fragments() -> None:
     d = SnowflakeDialect()
     assert d.regexp_replace("x", "[^0-9]", "") == "REGEXP_REPLACE(x, '[^0-9]', '')"
     assert d.regexp_matches("x", "^noreply@") == "(REGEXP_INSTR(x, '^noreply@') > 0)"
+    # Snowflake documents no inline flags: the built-in (?i) noise pattern goes as its parameter
+    assert d.regexp_matches("x", "(?i)^n/?a$") == "(REGEXP_INSTR(x, '^n/?a$', 1, 1, 0, 'i') > 0)"
     assert d.string_literal("^www\\.") == "'^www\\\\.'"  # backslash is an escape in Snowflake literals
     assert d.binary_collate("v") == "v"
     assert d.type_name('"c"') == "'VARCHAR'"

@@ -246,7 +246,9 @@ class Dialect:
         return f"bool_and({expr})"
 
     def string_agg_distinct(self, expr: str, sep: str = ",") -> str:
-        return f"string_agg(DISTINCT {expr}, {self.string_literal(sep)} ORDER BY {expr})"
+        # byte-wise, so the list reads the same under any database collation (en_US or C)
+        ordered = self.binary_collate(expr)
+        return f"string_agg(DISTINCT {ordered}, {self.string_literal(sep)} ORDER BY {ordered})"
 
     def type_name(self, expr: str) -> str:
         """SQL type name of an expression's value (to add a drifted column with its type)."""

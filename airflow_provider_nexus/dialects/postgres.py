@@ -85,6 +85,9 @@ class PostgresDialect(Dialect):
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
+            # Literals are rendered with quotes doubled and backslashes as plain characters; a
+            # server or role that turned this off would read a backslash as an escape.
+            cur.execute("SET standard_conforming_strings = on")
             # A worker killed outright (SIGKILL, OOM) cancels nothing, and the server would run its
             # statement to the end, holding its locks. PostgreSQL 14+ can check for a vanished
             # client while a statement runs; turn that on where the server has it and nobody set it.

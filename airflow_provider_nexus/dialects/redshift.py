@@ -71,6 +71,14 @@ class RedshiftDialect(PostgresDialect):
         # (Redshift lists NOW() among its deprecated leader-node-only functions.)
         return f"CAST(GETDATE() AS {self.timestamp_type})"
 
+    def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
+        """Redshift's IN takes a subquery of one column only: several key columns match through
+        EXISTS."""
+        if len(keys) == 1:
+            return super().key_in(alias, source, keys)
+        match = " AND ".join(f"nexus_k.{self.quote(k)} = {alias}.{self.quote(k)}" for k in keys)
+        return f"EXISTS (SELECT 1 FROM {source} AS nexus_k WHERE {match})"
+
     def regexp_replace(self, expr: str, pattern: str, replacement: str) -> str:
         # Every match is replaced by default; 1 = start position, 'p' = PCRE syntax.
         return f"REGEXP_REPLACE({expr}, {self.string_literal(pattern)}, {self.string_literal(replacement)}, 1, 'p')"

@@ -36,6 +36,8 @@ _ARROW_TYPES = (
 
 #: Names Snowflake would fold to upper case if they were not quoted.
 _FOLDABLE = re.compile(r"[a-z_][a-z0-9_$]*")
+#: Python's leading inline flags that Snowflake's regex functions take as their parameter string.
+_LEADING_FLAGS = re.compile(r"\A\(\?([ims]+)\)")
 
 
 class SnowflakeDialect(Dialect):
@@ -80,6 +82,11 @@ class SnowflakeDialect(Dialect):
 
     def regexp_matches(self, expr: str, pattern: str) -> str:
         # REGEXP_LIKE / RLIKE anchor the pattern to the whole string; a partial match is wanted.
+        # Snowflake takes no inline flags: a leading (?i), (?m) or (?s) becomes its parameter.
+        flags = _LEADING_FLAGS.match(pattern)
+        if flags:
+            pattern, params = pattern[flags.end() :], flags.group(1)
+            return f"(REGEXP_INSTR({expr}, {self.string_literal(pattern)}, 1, 1, 0, {self.string_literal(params)}) > 0)"
         return f"(REGEXP_INSTR({expr}, {self.string_literal(pattern)}) > 0)"
 
     def create_temp_table_as(self, name: str, select_sql: str) -> str:

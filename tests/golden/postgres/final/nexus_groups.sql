@@ -10,7 +10,7 @@ WITH ids AS (
     GROUP BY m.entity_id
 ),
 srcs AS (
-    SELECT m.entity_id, string_agg(DISTINCT i.source, ',' ORDER BY i.source) AS sources
+    SELECT m.entity_id, string_agg(DISTINCT i.source COLLATE "C", ',' ORDER BY i.source COLLATE "C") AS sources
     FROM "nexus_resolution"."nexus_group_identity_map" AS m
     JOIN "nexus_core"."nexus_identifiers" AS i
       ON i.entity_type = m.entity_type AND i.identifier_type = m.identifier_type AND i.identifier_value = m.identifier_value
