@@ -119,7 +119,7 @@ class TemplateEngine:
             "lit": d.literal,
             "q": d.quote,
             "tbl": d.table,
-            "to_timestamp": d.cast_timestamp,
+            "to_timestamp": d.utc_timestamp,
             "to_text": d.cast_text,
             "to_double": lambda expr: f"CAST({expr} AS {d.double_type})",
             "hash_hex": d.hash_hex,

@@ -245,6 +245,25 @@ def _break_template(project: Path, model: str, find: str, replace: str) -> None:
     path.write_text(path.read_text().replace(find, replace))
 
 
+def test_timestamps_with_an_offset_are_kept_in_utc(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
+    for old in (mini_project / "data").glob("*.csv"):
+        old.unlink()
+    (mini_project / "data" / "orders_0001.csv").write_text(
+        "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
+        "o1,c1,ann@example.org,,Ann,,1,2024-01-05T10:00:00+02:00\n"
+        "o2,c2,bob@example.org,,Bob,,1,2024-01-05T09:00:00Z\n"
+        "o3,c3,cid@example.org,,Cid,,1,2024-01-05 09:30:00\n"
+    )
+    _pipeline(duck, config, _run(1))
+    occurred = _rows(duck, f"SELECT event_description, occurred_at FROM {config.schemas.core}.nexus_events")
+    assert occurred == [
+        ("Order o1", dt.datetime(2024, 1, 5, 8, 0)),
+        ("Order o2", dt.datetime(2024, 1, 5, 9, 0)),
+        ("Order o3", dt.datetime(2024, 1, 5, 9, 30)),
+    ]
+
+
 def test_full_refresh_after_an_id_change_keeps_no_row_of_the_old_ids(backend: Backend, mini_project: Path) -> None:
     duck, config = _setup(backend, mini_project)
     _pipeline(duck, config, _run(1))

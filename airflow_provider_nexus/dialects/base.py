@@ -124,6 +124,12 @@ class Dialect:
     def cast_timestamp(self, expr: str) -> str:
         return f"CAST({expr} AS {self.timestamp_type})"
 
+    def utc_timestamp(self, expr: str) -> str:
+        """`expr` (text, a timestamp with or without a zone, a date) as a naive UTC timestamp: an
+        offset in the text is applied ('10:00+02:00' is 08:00), text without one is UTC. Goes
+        through the zoned type, which every session reads in UTC (see `connect`)."""
+        return f"CAST(CAST({expr} AS TIMESTAMPTZ) AS {self.timestamp_type})"
+
     def try_cast_timestamp(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS {self.timestamp_type})"
 

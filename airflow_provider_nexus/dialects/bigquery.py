@@ -123,6 +123,10 @@ class BigQueryDialect(Dialect):
     def hash_hex(self, expr: str) -> str:
         return f"TO_HEX(MD5({expr}))"
 
+    def utc_timestamp(self, expr: str) -> str:
+        # a BigQuery TIMESTAMP is an instant: the cast applies an offset and reads none as UTC
+        return f"CAST({expr} AS {self.timestamp_type})"
+
     def try_cast_timestamp(self, expr: str) -> str:
         return f"SAFE_CAST({expr} AS {self.timestamp_type})"
 

@@ -85,6 +85,10 @@ class DatabricksDialect(Dialect):
         """Databricks refuses DROP TABLE on a temporary table: it has its own statement."""
         return f"DROP TEMPORARY TABLE IF EXISTS {name}" if temp else f"DROP TABLE IF EXISTS {name}"
 
+    def utc_timestamp(self, expr: str) -> str:
+        # TIMESTAMP (with local time zone) applies an offset; the session is UTC (see `connect`)
+        return f"CAST(CAST({expr} AS TIMESTAMP) AS {self.timestamp_type})"
+
     def arg_max(self, value: str, order_by: str) -> str:
         return f"max_by({value}, {order_by})"
 

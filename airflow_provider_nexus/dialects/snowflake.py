@@ -76,6 +76,10 @@ class SnowflakeDialect(Dialect):
     def current_timestamp(self) -> str:
         return f"CAST(CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP()) AS {self.timestamp_type})"
 
+    def utc_timestamp(self, expr: str) -> str:
+        # TIMESTAMP_TZ -> NTZ keeps the wall clock of the value's own offset; convert to UTC first
+        return f"CAST(CONVERT_TIMEZONE('UTC', CAST({expr} AS TIMESTAMP_TZ)) AS {self.timestamp_type})"
+
     def regexp_replace(self, expr: str, pattern: str, replacement: str) -> str:
         # Snowflake replaces every occurrence by default; its 4th argument is a start position.
         return f"REGEXP_REPLACE({expr}, {self.string_literal(pattern)}, {self.string_literal(replacement)})"

@@ -3,7 +3,7 @@ WITH contacts AS (
         md5((COALESCE(CAST('crm' AS STRING), '') || '|' || COALESCE(CAST('contact_created' AS STRING), '') || '|' || COALESCE(CAST(c.contact_id AS STRING), ''))) AS event_id,
         c.contact_id,
         c.company_id,
-        CAST(c.updated_at AS TIMESTAMP_NTZ) AS occurred_at,
+        CAST(CAST(c.updated_at AS TIMESTAMP) AS TIMESTAMP_NTZ) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM `nexus_raw`.`crm__contacts` WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
     WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''

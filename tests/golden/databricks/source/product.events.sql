@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('product' AS STRING), '') || '|' || COALESCE(CAST(e.event_id AS STRING), ''))) AS id,
-    CAST(e.timestamp AS TIMESTAMP_NTZ) AS occurred_at,
+    CAST(CAST(e.timestamp AS TIMESTAMP) AS TIMESTAMP_NTZ) AS occurred_at,
     e.event AS event_name,
     CASE
         WHEN e.feature IS NOT NULL AND TRIM(e.feature) <> '' THEN e.event || ': ' || e.feature

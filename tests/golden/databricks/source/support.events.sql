@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('support' AS STRING), '') || '|' || COALESCE(CAST('ticket_created' AS STRING), '') || '|' || COALESCE(CAST(t.ticket_id AS STRING), ''))) AS id,
-    CAST(t.created_at AS TIMESTAMP_NTZ) AS occurred_at,
+    CAST(CAST(t.created_at AS TIMESTAMP) AS TIMESTAMP_NTZ) AS occurred_at,
     'ticket_created' AS event_name,
     t.subject AS event_description,
     'support' AS event_type,

@@ -6,7 +6,7 @@ WITH tickets AS (
         t.requester_email,
         t.requester_phone,
         t.org_domain,
-        CAST(t.created_at AS TIMESTAMP_NTZ) AS occurred_at,
+        CAST(CAST(t.created_at AS TIMESTAMP) AS TIMESTAMP_NTZ) AS occurred_at,
         t._ingested_at
     FROM (SELECT * FROM `nexus_raw`.`support__tickets` WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS t
     WHERE t.ticket_id IS NOT NULL AND TRIM(t.ticket_id) <> ''

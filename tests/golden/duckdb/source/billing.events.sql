@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('billing' AS VARCHAR), '') || '|' || COALESCE(CAST('customer_created' AS VARCHAR), '') || '|' || COALESCE(CAST(c.customer_id AS VARCHAR), ''))) AS id,
-    CAST(c.created_at AS TIMESTAMP) AS occurred_at,
+    CAST(CAST(c.created_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
     'customer_created' AS event_name,
     'Billing customer created' AS event_description,
     'billing' AS event_type,
@@ -13,7 +13,7 @@ WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
 UNION ALL
 SELECT
     md5((COALESCE(CAST('billing' AS VARCHAR), '') || '|' || COALESCE(CAST('invoice_issued' AS VARCHAR), '') || '|' || COALESCE(CAST(i.invoice_id AS VARCHAR), ''))) AS id,
-    CAST(i.issued_at AS TIMESTAMP) AS occurred_at,
+    CAST(CAST(i.issued_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
     'invoice_issued' AS event_name,
     'Invoice issued (' || COALESCE(i.status, 'unknown') || ')' AS event_description,
     'billing' AS event_type,

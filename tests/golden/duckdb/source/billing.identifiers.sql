@@ -5,7 +5,7 @@ WITH customers AS (
         c.email,
         c.phone,
         c.company_domain,
-        CAST(c.synced_at AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(c.synced_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."billing__customers" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
@@ -14,7 +14,7 @@ invoices AS (
     SELECT
         md5((COALESCE(CAST('billing' AS VARCHAR), '') || '|' || COALESCE(CAST('invoice_issued' AS VARCHAR), '') || '|' || COALESCE(CAST(i.invoice_id AS VARCHAR), ''))) AS event_id,
         i.customer_id,
-        CAST(i.issued_at AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(i.issued_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         i._ingested_at
     FROM (SELECT * FROM "nexus_raw"."billing__invoices" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS i
     WHERE i.invoice_id IS NOT NULL AND TRIM(i.invoice_id) <> ''

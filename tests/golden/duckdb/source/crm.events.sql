@@ -3,8 +3,8 @@ WITH contacts AS (
         c.contact_id,
         c.created_at AS created_at_text,
         c.updated_at AS updated_at_text,
-        CAST(c.created_at AS TIMESTAMP) AS created_at,
-        CAST(c.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(CAST(c.created_at AS TIMESTAMPTZ) AS TIMESTAMP) AS created_at,
+        CAST(CAST(c.updated_at AS TIMESTAMPTZ) AS TIMESTAMP) AS updated_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."crm__contacts" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''
@@ -13,7 +13,7 @@ companies AS (
     SELECT
         c.company_id,
         c.updated_at AS updated_at_text,
-        CAST(c.updated_at AS TIMESTAMP) AS updated_at,
+        CAST(CAST(c.updated_at AS TIMESTAMPTZ) AS TIMESTAMP) AS updated_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."crm__companies" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.company_id IS NOT NULL AND TRIM(c.company_id) <> ''

@@ -4,7 +4,7 @@ WITH contacts AS (
         'crm_contact:' || c.contact_id AS edge_id,
         TRIM(COALESCE(TRIM(c.first_name), '') || ' ' || COALESCE(TRIM(c.last_name), '')) AS full_name,
         c.title,
-        CAST(c.updated_at AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(c.updated_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."crm__contacts" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''
@@ -16,7 +16,7 @@ companies AS (
         c.name,
         c.industry,
         c.size,
-        CAST(c.updated_at AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(c.updated_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."crm__companies" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.company_id IS NOT NULL AND TRIM(c.company_id) <> ''

@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('product' AS TEXT), '') || '|' || COALESCE(CAST(e.event_id AS TEXT), ''))) AS id,
-    CAST(e.timestamp AS TIMESTAMP) AS occurred_at,
+    CAST(CAST(e.timestamp AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
     e.event AS event_name,
     CASE
         WHEN e.feature IS NOT NULL AND TRIM(e.feature) <> '' THEN e.event || ': ' || e.feature

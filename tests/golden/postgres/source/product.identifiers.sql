@@ -9,7 +9,7 @@ WITH events AS (
         e.anonymous_id,
         e.user_id,
         e.email,
-        CAST(e.timestamp AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(e.timestamp AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         e._ingested_at
     FROM (SELECT * FROM "nexus_raw"."product__events" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS e
     WHERE e.event_id IS NOT NULL AND TRIM(e.event_id) <> ''

@@ -6,7 +6,7 @@ SELECT
     'name' AS trait_name,
     t.requester_name AS trait_value,
     'support' AS source,
-    CAST(t.created_at AS TIMESTAMP) AS occurred_at,
+    CAST(CAST(t.created_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
     t._ingested_at
 FROM (SELECT * FROM "nexus_raw"."support__tickets" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS t
 WHERE t.ticket_id IS NOT NULL AND TRIM(t.ticket_id) <> ''

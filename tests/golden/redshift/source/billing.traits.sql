@@ -7,7 +7,7 @@ WITH customers AS (
         CASE
             WHEN c.company_domain IS NOT NULL AND TRIM(c.company_domain) <> '' THEN c.company_name
         END AS company_name,
-        CAST(c.synced_at AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(c.synced_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."billing__customers" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''

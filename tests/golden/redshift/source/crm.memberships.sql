@@ -3,7 +3,7 @@ WITH contacts AS (
         md5((COALESCE(CAST('crm' AS VARCHAR(MAX)), '') || '|' || COALESCE(CAST('contact_created' AS VARCHAR(MAX)), '') || '|' || COALESCE(CAST(c.contact_id AS VARCHAR(MAX)), ''))) AS event_id,
         c.contact_id,
         c.company_id,
-        CAST(c.updated_at AS TIMESTAMP) AS occurred_at,
+        CAST(CAST(c.updated_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "nexus_raw"."crm__contacts" WHERE "_ingested_at" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)) AS c
     WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''

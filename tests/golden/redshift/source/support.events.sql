@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('support' AS VARCHAR(MAX)), '') || '|' || COALESCE(CAST('ticket_created' AS VARCHAR(MAX)), '') || '|' || COALESCE(CAST(t.ticket_id AS VARCHAR(MAX)), ''))) AS id,
-    CAST(t.created_at AS TIMESTAMP) AS occurred_at,
+    CAST(CAST(t.created_at AS TIMESTAMPTZ) AS TIMESTAMP) AS occurred_at,
     'ticket_created' AS event_name,
     t.subject AS event_description,
     'support' AS event_type,

@@ -5,7 +5,7 @@ WITH customers AS (
         c.email,
         c.phone,
         c.company_domain,
-        CAST(c.synced_at AS TIMESTAMP_NTZ) AS occurred_at,
+        CAST(CONVERT_TIMEZONE('UTC', CAST(c.synced_at AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "NEXUS_RAW"."BILLING__CUSTOMERS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
     WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''
@@ -14,7 +14,7 @@ invoices AS (
     SELECT
         md5((COALESCE(CAST('billing' AS VARCHAR), '') || '|' || COALESCE(CAST('invoice_issued' AS VARCHAR), '') || '|' || COALESCE(CAST(i.invoice_id AS VARCHAR), ''))) AS event_id,
         i.customer_id,
-        CAST(i.issued_at AS TIMESTAMP_NTZ) AS occurred_at,
+        CAST(CONVERT_TIMEZONE('UTC', CAST(i.issued_at AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
         i._ingested_at
     FROM (SELECT * FROM "NEXUS_RAW"."BILLING__INVOICES" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS i
     WHERE i.invoice_id IS NOT NULL AND TRIM(i.invoice_id) <> ''

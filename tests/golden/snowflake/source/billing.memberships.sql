@@ -7,7 +7,7 @@ SELECT
     c.company_domain AS group_identifier_value,
     'billing_contact' AS role,
     'billing' AS source,
-    CAST(c.synced_at AS TIMESTAMP_NTZ) AS occurred_at,
+    CAST(CONVERT_TIMEZONE('UTC', CAST(c.synced_at AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
     c._ingested_at
 FROM (SELECT * FROM "NEXUS_RAW"."BILLING__CUSTOMERS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
 WHERE c.customer_id IS NOT NULL AND TRIM(c.customer_id) <> ''

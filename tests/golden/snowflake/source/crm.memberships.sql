@@ -3,7 +3,7 @@ WITH contacts AS (
         md5((COALESCE(CAST('crm' AS VARCHAR), '') || '|' || COALESCE(CAST('contact_created' AS VARCHAR), '') || '|' || COALESCE(CAST(c.contact_id AS VARCHAR), ''))) AS event_id,
         c.contact_id,
         c.company_id,
-        CAST(c.updated_at AS TIMESTAMP_NTZ) AS occurred_at,
+        CAST(CONVERT_TIMEZONE('UTC', CAST(c.updated_at AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
         c._ingested_at
     FROM (SELECT * FROM "NEXUS_RAW"."CRM__CONTACTS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS c
     WHERE c.contact_id IS NOT NULL AND TRIM(c.contact_id) <> ''

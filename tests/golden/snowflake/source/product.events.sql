@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('product' AS VARCHAR), '') || '|' || COALESCE(CAST(e.event_id AS VARCHAR), ''))) AS id,
-    CAST(e.timestamp AS TIMESTAMP_NTZ) AS occurred_at,
+    CAST(CONVERT_TIMEZONE('UTC', CAST(e.timestamp AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
     e.event AS event_name,
     CASE
         WHEN e.feature IS NOT NULL AND TRIM(e.feature) <> '' THEN e.event || ': ' || e.feature

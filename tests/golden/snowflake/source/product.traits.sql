@@ -10,7 +10,7 @@ SELECT
     'plan' AS trait_name,
     e.plan AS trait_value,
     'product' AS source,
-    CAST(e.timestamp AS TIMESTAMP_NTZ) AS occurred_at,
+    CAST(CONVERT_TIMEZONE('UTC', CAST(e.timestamp AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
     e._ingested_at
 FROM (SELECT * FROM "NEXUS_RAW"."PRODUCT__EVENTS" WHERE "_INGESTED_AT" <= CAST('2024-01-01 00:00:00' AS TIMESTAMP_NTZ)) AS e
 WHERE e.event_id IS NOT NULL AND TRIM(e.event_id) <> ''

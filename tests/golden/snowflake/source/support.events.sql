@@ -1,6 +1,6 @@
 SELECT
     md5((COALESCE(CAST('support' AS VARCHAR), '') || '|' || COALESCE(CAST('ticket_created' AS VARCHAR), '') || '|' || COALESCE(CAST(t.ticket_id AS VARCHAR), ''))) AS id,
-    CAST(t.created_at AS TIMESTAMP_NTZ) AS occurred_at,
+    CAST(CONVERT_TIMEZONE('UTC', CAST(t.created_at AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) AS occurred_at,
     'ticket_created' AS event_name,
     t.subject AS event_description,
     'support' AS event_type,
