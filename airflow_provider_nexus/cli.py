@@ -22,19 +22,33 @@ def _config_files(paths: list[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check each file as the DAG factory and the tasks would: the YAML, the dag_id's uniqueness
+    across the files given, and that every template the pipeline needs is found and renders."""
     from airflow_provider_nexus.config import load_config
+    from airflow_provider_nexus.dialects import get_dialect
+    from airflow_provider_nexus.render import RENDERED_LAYERS, render_layer
 
     files = _config_files(args.paths)
     if not files:
         print("no pipeline files found", file=sys.stderr)
         return 2
     failed = 0
+    dag_files: dict[str, Path] = {}
     for file in files:
         try:
             config = load_config(file)
+            if config.dag_id in dag_files:
+                raise NexusError(f"{file}: dag_id {config.dag_id!r} is already used by {dag_files[config.dag_id]}")
+            dag_files[config.dag_id] = file
+            missing = [d for d in config.resolved_template_dirs() if not d.is_dir()]
+            if missing:
+                raise NexusError(f"{file}: template_dirs: {', '.join(map(str, missing))} not found")
+            dialect = get_dialect(config.warehouse.dialect or "duckdb")
+            for layer in RENDERED_LAYERS:
+                render_layer(config, dialect, layer)
         except NexusError as exc:
             failed += 1
-            print(str(exc), file=sys.stderr)
+            print(str(exc) if str(exc).startswith(str(file)) else f"{file}: {exc}", file=sys.stderr)
             continue
         print(
             f"{file}: ok (dag {config.dag_id}, {len(config.sources)} sources, {len(config.entity_types)} entity types)"

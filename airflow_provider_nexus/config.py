@@ -110,10 +110,19 @@ class StrictModel(BaseModel):
 # -- sections ----------------------------------------------------------------------------------
 
 
+def _dialect_name(value: str) -> str:
+    from airflow_provider_nexus.dialects import CONN_TYPES, DIALECTS
+
+    known = sorted(set(DIALECTS) | set(CONN_TYPES))
+    if value not in known:
+        raise ValueError(f"no Nexus dialect {value!r}{_suggest(value, known)}; supported: {', '.join(known)}")
+    return value
+
+
 class WarehouseConfig(StrictModel):
     conn_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$")
     #: Override the dialect otherwise taken from the connection's conn_type.
-    dialect: SafeName | None = None
+    dialect: Annotated[str, AfterValidator(_dialect_name)] | None = None
     #: Airflow pool that serialises writers (the factory assigns one for DuckDB).
     pool: str | None = None
 

@@ -208,11 +208,15 @@ def load_dags(directory: str | Path, strict: bool | None = None) -> dict[str, DA
     dags: dict[str, DAG] = {}
     errors: list[str] = []
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
+    dag_files: dict[str, Path] = {}
     for file in files:
         try:
             config = load_config(file)
-            if config.dag_id in dags:
-                raise NexusConfigError(f"{file}: dag_id {config.dag_id!r} is already used by another file")
+            if config.dag_id in dag_files:
+                raise NexusConfigError(
+                    f"{file}: dag_id {config.dag_id!r} is already used by {dag_files[config.dag_id]}"
+                )
+            dag_files[config.dag_id] = file
             dags[config.dag_id] = build_dag(config)
         except NexusConfigError as exc:
             errors.append(str(exc))

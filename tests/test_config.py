@@ -160,15 +160,21 @@ def test_load_config_names_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yml")
 
 
-def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = tmp_path / "good.yml"
-    good.write_text(VALID)
-    bad = tmp_path / "bad.yml"
-    bad.write_text(VALID.replace("persons: true", "persns: true", 1))
+def test_cli_validate_exit_codes(mini_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = mini_project / "mini.yml"
     assert cli_main(["validate", str(good)]) == 0
-    assert cli_main(["validate", str(tmp_path)]) == 1
+    text = good.read_text()
+    (mini_project / "typo.yml").write_text(text.replace("persons: true", "persns: true", 1))
+    (mini_project / "twin.yml").write_text(text)
+    (mini_project / "untemplated.yml").write_text(
+        text.replace("dag_id: nexus_mini", "dag_id: nexus_other").replace("name: shop", "name: till")
+    )
+    capsys.readouterr()
+    assert cli_main(["validate", str(mini_project)]) == 1
     err = capsys.readouterr().err
-    assert f"{bad}:11:" in err and "did you mean 'persons'?" in err
+    assert f"{mini_project / 'typo.yml'}:" in err and "did you mean 'persons'?" in err
+    assert f"{mini_project / 'twin.yml'}: dag_id 'nexus_mini' is already used by {good}" in err
+    assert f"{mini_project / 'untemplated.yml'}: template 'sources/till/events.sql' not found" in err
 
 
 def test_cli_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,3 +189,8 @@ def test_every_shipped_config_validates() -> None:
     assert files, "dags/configs holds no pipeline file"
     for file in files:
         load_config(file)
+
+
+def test_unknown_dialect_is_a_config_error_with_a_suggestion() -> None:
+    message = _error(VALID.replace("warehouse: {conn_id: nexus_duckdb}", "warehouse: {conn_id: c, dialect: duckbd}"))
+    assert message.startswith("p.yml:2: warehouse.dialect:") and "did you mean 'duckdb'?" in message
