@@ -118,6 +118,17 @@ def test_resynced_event_whose_new_identifier_is_rejected_loses_the_old_one(
     assert reasons == [("identifiers", "empty after normalisation"), ("identifiers", "null or empty identifier_value")]
 
 
+def test_a_key_repeated_inside_one_file_keeps_its_last_row(backend: Backend, mini_project: Path) -> None:
+    """An export that appends each change of a row (a change log) lists a key several times."""
+    duck, config = _setup(backend, mini_project)
+    header = "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
+    versions = "".join(f"o9,c9,z@example.org,,Zed,,{n},2024-01-03 09:00:00\n" for n in range(1, 2001))
+    (mini_project / "data" / "orders_0003.csv").write_text(header + versions)
+    _pipeline(duck, config, _run(1))
+    amounts = _rows(duck, f"SELECT amount FROM {config.schemas.raw}.shop__orders WHERE order_id = 'o9'")
+    assert [str(a[0]) for a in amounts] == ["2000"]
+
+
 def test_core_normalises_and_keeps_raw_value(backend: Backend, mini_project: Path) -> None:
     duck, config = _setup(backend, mini_project)
     _pipeline(duck, config, _run(1))
@@ -304,6 +315,29 @@ def test_undeclared_entity_type_is_an_error(backend: Backend, mini_project: Path
     engine = TemplateEngine(duck.dialect, config.resolved_template_dirs())
     with pytest.raises(NexusDataError, match=r"emits entity type\(s\) group that the source does not declare"):
         build_source(duck, engine, config.sources[0], config.entity_types, config.schemas, run)
+
+
+def test_a_null_entity_type_is_rejected_not_a_contract_error(backend: Backend, mini_project: Path) -> None:
+    _break_template(
+        mini_project,
+        "identifiers",
+        "       entity_type, identifier_type",
+        "       CASE WHEN order_id = 'o1' THEN NULL ELSE entity_type END AS entity_type, identifier_type",
+    )
+    duck, config = _setup(backend, mini_project)
+    _pipeline(duck, config, _run(1))
+    reasons = _rows(duck, f"SELECT reason, count(*) FROM {config.schemas.source}.nexus_rejected_rows GROUP BY 1")
+    assert ("null entity_type", 4) in reasons  # o1's four identifiers; the batch itself loads
+
+
+def test_empty_files_are_recorded_and_the_rest_loads(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
+    (mini_project / "data" / "orders_0000.csv").write_text("")
+    assert _pipeline(duck, config, _run(1))["raw.shop"]["rows"] == 5  # type: ignore[index]
+    (mini_project / "data" / "orders_0003.csv").write_text("")
+    second = _pipeline(duck, config, _run(2))
+    assert second["raw.shop"]["rows"] == 0  # type: ignore[index]
+    assert "orders_0003.csv" in str(StateStore(duck, config.schemas.core).loaded_files_of("shop", "orders"))
 
 
 def test_malformed_timestamp_names_the_model(backend: Backend, mini_project: Path) -> None:

@@ -189,9 +189,10 @@ def test_stage_files_csv_ndjson_parquet(snowflake_conn: str, tmp_path: Path) -> 
     with Warehouse.open(snowflake_conn) as wh:
         d = wh.dialect
         d.stage_files(wh, "stg_csv", [str(a), str(b)], "csv", "_source_file")
-        assert wh.relation_columns('"stg_csv"') == ["id", "name", "extra", "_source_file"]
-        rows = wh.fetchall('SELECT "id", "name", "extra", "_source_file" FROM "stg_csv" ORDER BY "id"')
-        assert rows == [("1", "x", None, str(a)), ("2", None, None, str(a)), ("3", None, "e", str(b))]
+        # each row's position in its file, so a key repeated in one file keeps its last row
+        assert wh.relation_columns('"stg_csv"') == ["id", "name", "extra", "_source_file", "_source_row"]
+        rows = wh.fetchall('SELECT "id", "name", "extra", "_source_file", "_source_row" FROM "stg_csv" ORDER BY "id"')
+        assert rows == [("1", "x", None, str(a), 1), ("2", None, None, str(a), 2), ("3", None, "e", str(b), 1)]
 
         d.stage_files(wh, "stg_nd", [str(nd)], "ndjson", "_source_file")
         rows = wh.fetchall('SELECT "id", "flag", "obj", "other" FROM "stg_nd" ORDER BY "id"')

@@ -32,6 +32,10 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+#: Column of a staged file's rows giving their position (where the dialect's staging adds one).
+SOURCE_ROW = "_source_row"
+
+
 class Dialect:
     """Quoting, typed literals, capability flags and the few SQL fragments that differ."""
 
@@ -261,6 +265,12 @@ class Dialect:
         return f"typeof({expr})"
 
     # -- file input --------------------------------------------------------------------------
+    def staged_row_order(self) -> str | None:
+        """An expression over a table `stage_files` made that grows with each row's position in
+        its file, so a key repeated inside one file keeps its last row; None if staging keeps no
+        order (a repeated key then keeps any one of its rows)."""
+        return None
+
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Create temp table `stage` with the rows of the files, plus `file_column` naming each file."""
         raise NotImplementedError(f"the {self.name} dialect cannot load local files")

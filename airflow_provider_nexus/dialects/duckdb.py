@@ -47,6 +47,10 @@ class DuckDBDialect(Dialect):
             ) from None
         return template.format(paths="[" + ", ".join(self.string_literal(p) for p in paths) + "]")
 
+    def staged_row_order(self) -> str | None:
+        # a CREATE TABLE AS from the readers keeps the files' order (preserve_insertion_order)
+        return "rowid"
+
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         wh.execute(self.create_temp_table_as(stage, f"SELECT * FROM {self.read_files(paths, file_format)}"))
         wh.execute(f"ALTER TABLE {self.quote(stage)} RENAME COLUMN filename TO {self.quote(file_column)}")

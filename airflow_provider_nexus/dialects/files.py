@@ -8,13 +8,20 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from airflow_provider_nexus.dialects.base import SOURCE_ROW
 from airflow_provider_nexus.errors import NexusDataError
 
 
 def csv_header(path: str) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), [])
-    return [h.strip().lower() for h in header]
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        header = [h.strip().lower() for h in next(csv.reader(fh), [])]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise NexusDataError(
+            f"{path}:1: column(s) {', '.join(map(repr, repeated))} appear more than once in the header"
+        )
+    return header
 
 
 def csv_columns(paths: Sequence[str]) -> list[str]:
@@ -88,8 +95,9 @@ def column_types(
         types = parquet_types(paths, arrow_types, text_type)
     else:
         raise ValueError(f"unknown file format {file_format!r}; known: csv, ndjson, parquet")
-    if file_column in types:
-        raise NexusDataError(f"input files have a column named {file_column!r}, which Nexus reserves")
+    for reserved in (file_column, SOURCE_ROW):
+        if reserved in types:
+            raise NexusDataError(f"input files have a column named {reserved!r}, which Nexus reserves")
     return types
 
 
@@ -106,13 +114,16 @@ def parquet_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
 
 def csv_rows(path: str, columns: list[str]) -> list[list[str | None]]:
     """Rows of one CSV file aligned on `columns` (the union of headers); empty fields are NULL."""
-    with open(path, newline="", encoding="utf-8") as fh:
+    header = csv_header(path)
+    index = [header.index(c) if c in header else None for c in columns]
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
-        index = [header.index(c) if c in header else None for c in columns]
+        next(reader, None)
         out = []
         for record in reader:
             if not record:
                 continue
-            out.append([(record[i] or None) if i is not None and i < len(record) else None for i in index])
+            if len(record) != len(header):  # a cut or padded row would shift or lose values
+                raise NexusDataError(f"{path}:{reader.line_num}: {len(record)} field(s), the header has {len(header)}")
+            out.append([(record[i] or None) if i is not None else None for i in index])
         return out

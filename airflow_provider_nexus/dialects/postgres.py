@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.base import SOURCE_ROW, Dialect
 from airflow_provider_nexus.dialects.files import column_types, csv_header, ndjson_rows, parquet_rows
 
 if TYPE_CHECKING:
@@ -129,12 +129,19 @@ class PostgresDialect(Dialect):
                 return
 
     # -- files through COPY --------------------------------------------------------------------
+    def staged_row_order(self) -> str | None:
+        return self.quote(SOURCE_ROW)
+
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Load local files with COPY ... FROM STDIN (never row-by-row INSERTs)."""
         types = column_types(paths, file_format, file_column, self.text_type, _ARROW_TYPES)
         cols = ", ".join(f"{self.quote(c)} {t}" for c, t in types.items())
         wh.execute(f"DROP TABLE IF EXISTS {self.quote(stage)}")
-        wh.execute(f"CREATE TEMP TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} TEXT)")
+        # COPY fills the identity column in the order the rows arrive
+        wh.execute(
+            f"CREATE TEMP TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} TEXT, "
+            f"{self.quote(SOURCE_ROW)} BIGINT GENERATED ALWAYS AS IDENTITY)"
+        )
         for path in paths:
             if file_format == "csv":
                 _copy_csv(wh, self, stage, path, csv_header(path), file_column)

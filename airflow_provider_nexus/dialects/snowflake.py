@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_nexus.dialects.base import Dialect, partition_clause
+from airflow_provider_nexus.dialects.base import SOURCE_ROW, Dialect, partition_clause
 from airflow_provider_nexus.errors import NexusDataError
 
 if TYPE_CHECKING:
@@ -147,6 +147,9 @@ class SnowflakeDialect(Dialect):
                 wh.execute(f"ALTER TABLE {staged_q} RENAME TO {self.table(schema, target)}")
 
     # -- file input --------------------------------------------------------------------------
+    def staged_row_order(self) -> str | None:
+        return self.quote(SOURCE_ROW)
+
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Load local files into temp table `stage` with ``write_pandas`` (one COPY per file).
 
@@ -162,7 +165,8 @@ class SnowflakeDialect(Dialect):
         columns = list(types)
         cols = ", ".join(f"{self.quote(c)} {t}" for c, t in types.items())
         wh.execute(
-            f"CREATE OR REPLACE TEMPORARY TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} {self.text_type})"
+            f"CREATE OR REPLACE TEMPORARY TABLE {self.quote(stage)} ({cols}, {self.quote(file_column)} {self.text_type}, "
+            f"{self.quote(SOURCE_ROW)} NUMBER)"
         )
         for path in paths:
             if file_format == "parquet":
@@ -171,6 +175,7 @@ class SnowflakeDialect(Dialect):
                 rows = csv_rows(path, columns) if file_format == "csv" else list(ndjson_rows(path, columns))
                 df = pd.DataFrame(rows, columns=columns, dtype=object)
             df[file_column] = path
+            df[SOURCE_ROW] = range(1, len(df) + 1)
             df.columns = [self.canonical(c) for c in df.columns]  # the names the table was made with
             wh.executed.append(f"-- write_pandas {self.quote(stage)} <- {Path(path).name} ({len(df)} rows)")
             ok, _, _, _ = write_pandas(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_nexus.config import RawFileTable, RawSourceTable, SchemasConfig, SourceConfig
+from airflow_provider_nexus.dialects.base import SOURCE_ROW
 from airflow_provider_nexus.errors import NexusConfigError, NexusDataError
 from airflow_provider_nexus.layers.common import PendingWrites, RunContext, iso
 from airflow_provider_nexus.state import LoadedFile, StateStore
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 INGESTED_AT = "_ingested_at"
 ROW_HASH = "_row_hash"
 SOURCE_FILE = "_source_file"
-_SYSTEM_COLUMNS = (INGESTED_AT, ROW_HASH)
+#: Columns of the raw table Nexus adds, and the staged position of a file's row (not kept).
+_SYSTEM_COLUMNS = (INGESTED_AT, ROW_HASH, SOURCE_ROW)
 
 
 @dataclass
@@ -114,10 +116,16 @@ def _load_files(
         log.info("%s.%s: no new files matching %s", source, table, pattern)
         return result
     result.files = len(new_files)
+    # An empty file (a delivery still being written, an export with nothing in it) has no header
+    # to read: it is recorded as loaded with no rows, and read again once it changes.
+    readable = [f for f in new_files if f.size > 0]
+    if not readable:
+        writes.call(lambda: state.record_files(source, table, [(f, 0) for f in new_files], run.run_id, run.now))
+        return result
     stage = f"nexus_stage_{source}__{table}"
     writes.temp_table(stage)
     try:
-        wh.dialect.stage_files(wh, stage, [f.path for f in new_files], spec.file_format(), SOURCE_FILE)
+        wh.dialect.stage_files(wh, stage, [f.path for f in readable], spec.file_format(), SOURCE_FILE)
     except NexusDataError:
         raise
     except Exception as exc:
@@ -127,9 +135,13 @@ def _load_files(
     # Per-file row counts for the ledger, before de-duplication.
     counts = dict(wh.fetchall(f"SELECT {d.quote(SOURCE_FILE)}, count(*) FROM {d.quote(stage)} GROUP BY 1"))
     result.read = sum(int(v) for v in counts.values())
-    # A key delivered twice in one batch: the later file wins (files sort by name = delivery order).
+    # A key delivered twice in one batch: the later file wins (files sort by name = delivery
+    # order), and inside one file the later row, where the dialect's staging keeps the order.
+    order_by = [d.quote(SOURCE_FILE)]
+    if d.staged_row_order():
+        order_by.append(str(d.staged_row_order()))
     result.written = _merge_stage(
-        wh, writes, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=SOURCE_FILE
+        wh, writes, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=order_by
     )
     ledger = [(f, int(counts.get(f.path, 0))) for f in new_files]
     writes.call(lambda: state.record_files(source, table, ledger, run.run_id, run.now))
@@ -201,7 +213,15 @@ def _load_table(
         high = run.now
     result.synced_high = high
     result.written = _merge_stage(
-        wh, writes, source.name, table, spec.key_columns(), stage, schemas, ingested_at, order_by=spec.synced_at
+        wh,
+        writes,
+        source.name,
+        table,
+        spec.key_columns(),
+        stage,
+        schemas,
+        ingested_at,
+        order_by=[d.quote(spec.synced_at)],
     )
     if high is not None and (synced_wm is None or high > synced_wm):
         writes.call(lambda: state.set(source.name, layer, high, run.run_id, run.now))
@@ -254,7 +274,7 @@ def _merge_stage(
     stage: str,
     schemas: SchemasConfig,
     ingested_at: dt.datetime,
-    order_by: str,
+    order_by: list[str],
 ) -> int:
     """Stage the merge of a batch into the raw table on `keys`; return rows new or changed.
 
@@ -295,7 +315,8 @@ def _merge_stage(
         d.create_temp_table_as(
             dedup,
             f"SELECT *, {row_hash} AS {d.quote(ROW_HASH)} FROM ("
-            f"SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY {d.quote(order_by)} DESC NULLS LAST) AS nexus_rn "
+            f"SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY "
+            f"{', '.join(f'{o} DESC NULLS LAST' for o in order_by)}) AS nexus_rn "
             f"FROM {stage_q}) AS s WHERE nexus_rn = 1",
         )
     )
