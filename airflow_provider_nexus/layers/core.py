@@ -221,16 +221,33 @@ def _with_emptied_events(
     longer have any row of `model` in the source layer (all rejected there, say), so their rows
     in core go too. None when there are no such events.
 
-    Only the batch's events are looked up in the source tables, through a semi-join on them.
+    A source's first load replaces nothing, so only sources read before are looked at; of their
+    events, only those without a staged row are looked up in the source tables.
     """
     d = wh.dialect
+    earlier = [item for item in inputs if item["low"] is not None]
+    if not earlier:
+        return None
+    candidates = f"nexus_core_{model}_unstaged"
+    writes.temp_table(candidates)
+    wh.execute(
+        d.create_temp_table_as(
+            candidates,
+            f"SELECT e.source, e.id AS event_id FROM {batch_events} e "
+            f"WHERE e.source IN ({d.literal_list([item['source'] for item in earlier])}) "
+            f"AND NOT EXISTS (SELECT 1 FROM {events} s WHERE s.source = e.source AND s.event_id = e.id)",
+        )
+    )
+    if not wh.count(d.quote(candidates)):
+        return None
     parts = []
-    for item in inputs:
+    for item in earlier:
         src = d.literal(item["source"])
+        # a semi-join on the candidates first: the source table is probed, never hashed whole
         parts.append(
-            f"SELECT e.source, e.id AS event_id FROM {batch_events} e LEFT JOIN (SELECT DISTINCT c.event_id "
-            f"FROM {item['relation']} c WHERE c.event_id IN (SELECT id FROM {batch_events} WHERE source = {src})) k "
-            f"ON k.event_id = e.id WHERE e.source = {src} AND k.event_id IS NULL"
+            f"SELECT u.source, u.event_id FROM {d.quote(candidates)} u LEFT JOIN (SELECT DISTINCT c.event_id "
+            f"FROM {item['relation']} c WHERE c.event_id IN (SELECT event_id FROM {d.quote(candidates)} "
+            f"WHERE source = {src})) k ON k.event_id = u.event_id WHERE u.source = {src} AND k.event_id IS NULL"
         )
     emptied = f"nexus_core_{model}_emptied"
     writes.temp_table(emptied)
