@@ -143,9 +143,20 @@ class IncrementalConfig(StrictModel):
 NormalizerName = Literal["email", "phone", "domain", "lower", "trim", "none"]
 
 
+def _no_repeats(names: list[str]) -> list[str]:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(map(repr, repeated))} listed more than once")
+    return names
+
+
+#: Names that become columns: each at most once (DuckDB would add 'email_1', PostgreSQL fail).
+ColumnNames = Annotated[list[SafeName], AfterValidator(_no_repeats)]
+
+
 class EntityTypeConfig(StrictModel):
-    identifiers: list[SafeName] = Field(min_length=1)
-    traits: list[SafeName] = []
+    identifiers: ColumnNames = Field(min_length=1)
+    traits: ColumnNames = []
     #: Prefix of generated entity ids ("per", "grp", or the type name).
     id_prefix: SafeName | None = None
     #: Which normaliser each identifier type uses; by default chosen from its name.

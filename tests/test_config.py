@@ -194,3 +194,9 @@ def test_every_shipped_config_validates() -> None:
 def test_unknown_dialect_is_a_config_error_with_a_suggestion() -> None:
     message = _error(VALID.replace("warehouse: {conn_id: nexus_duckdb}", "warehouse: {conn_id: c, dialect: duckbd}"))
     assert message.startswith("p.yml:2: warehouse.dialect:") and "did you mean 'duckdb'?" in message
+
+
+def test_an_identifier_type_listed_twice_is_an_error() -> None:
+    # each becomes a column of the entity table: DuckDB would add 'email_1', PostgreSQL fail
+    message = _error(VALID.replace("identifiers: [email, phone]", "identifiers: [email, phone, email]"))
+    assert "entity_types.person.identifiers" in message and "'email' listed more than once" in message

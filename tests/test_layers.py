@@ -219,6 +219,22 @@ def test_landed_synced_at_zoned_missing_or_ahead_loses_no_row(backend: Backend, 
     assert [r[0] for r in _rows(duck, f"SELECT customer_id FROM {raw}")] == ["a", "b", "c", "n1", "n2", "z"]
 
 
+def test_a_landed_table_without_schema_is_found_where_the_session_looks(backend: Backend, mini_project: Path) -> None:
+    duck, config = _setup(backend, mini_project)
+    source = type(config.sources[0]).model_validate(
+        {
+            **config.sources[0].model_dump(),
+            "raw": {"customers": {"table": "nexus_bare_customers", "key": "customer_id"}},
+        }
+    )
+    duck.execute("CREATE TABLE nexus_bare_customers (customer_id VARCHAR, email VARCHAR, synced_at TIMESTAMP)")
+    try:
+        duck.execute("INSERT INTO nexus_bare_customers VALUES ('a', 'a@x.org', '2024-01-01 10:00:00')")
+        assert load_source(duck, source, config.schemas, Path("."), dt.timedelta(0), _run(1))["rows"] == 1
+    finally:  # PostgreSQL's public schema is shared by every test run
+        duck.execute("DROP TABLE nexus_bare_customers")
+
+
 def test_landed_synced_at_of_text_is_a_clear_error(backend: Backend, mini_project: Path) -> None:
     duck, config = _setup(backend, mini_project)
     source = _landed_source(config)

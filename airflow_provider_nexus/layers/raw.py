@@ -166,9 +166,17 @@ def _load_table(
     d = wh.dialect
     result = RawTableResult(table)
     schema_name, _, table_name = spec.table.rpartition(".")
-    if not wh.table_exists(schema_name or "main", table_name):
+    if not schema_name:  # a bare name is looked up where the session finds it
+        try:
+            schema_name = str(wh.scalar("SELECT current_schema()"))
+        except Exception as exc:
+            raise NexusConfigError(
+                f"source {source.name!r}, raw table {table!r}: name the landed table's schema "
+                f"(schema.table); this {d.name} session has no current schema to find {spec.table} in"
+            ) from exc
+    if not wh.table_exists(schema_name, table_name):
         raise NexusConfigError(f"source {source.name!r}, raw table {table!r}: landed table {spec.table} does not exist")
-    landed = d.table(schema_name, table_name) if schema_name else d.quote(table_name)
+    landed = d.table(schema_name, table_name)
     layer = f"raw:{table}"
     synced_wm = None if run.full_refresh else state.get(source.name, layer)
     synced = d.quote(spec.synced_at)
