@@ -180,7 +180,10 @@ def test_databricks_fragments() -> None:
     assert d.string_agg_distinct("s") == "array_join(array_sort(collect_set(s)), ',')"
     assert d.arg_max("v", "ts") == "max_by(v, ts)"
     assert d.arg_max_where("v", "ts", "k = 'a'") == "max_by(v, struct(ts, v)) FILTER (WHERE k = 'a' AND v IS NOT NULL)"
-    assert d.create_temp_table_as("t", "SELECT 1 AS a") == "CREATE OR REPLACE TEMPORARY TABLE `t` AS SELECT 1 AS a"
+    # SQL warehouses' temporary tables (Public Preview) refuse CREATE OR REPLACE
+    assert d.create_temp_table_as("t", "SELECT 1 AS a") == (
+        "DROP TEMPORARY TABLE IF EXISTS `t`;\nCREATE TEMPORARY TABLE `t` AS SELECT 1 AS a"
+    )
     assert d.create_table_as("`s`.`t`", "SELECT 1 AS a") == "CREATE OR REPLACE TABLE `s`.`t` AS SELECT 1 AS a"
     assert d.current_timestamp() == "CAST(current_timestamp() AS TIMESTAMP_NTZ)"
 

@@ -53,6 +53,8 @@ class Dialect:
     #: finds the old ones in one pass over the key columns and copies and deletes them by
     #: position, instead of a join that carries every column of the whole table.
     row_locator: ClassVar[str | None] = None
+    #: CREATE OR REPLACE works for temporary tables too (where `supports_create_or_replace`).
+    replaces_temp_tables: ClassVar[bool] = True
     #: A timeout's SIGALRM may not stop a running statement (DuckDB runs some to their end and
     #: only then reports the interruption), so a watchdog thread cancels it when the alarm is due.
     needs_alarm_watchdog: ClassVar[bool] = False

@@ -49,6 +49,9 @@ class DatabricksDialect(Dialect):
     supports_merge: ClassVar[bool] = True
     supports_qualify: ClassVar[bool] = True
     supports_create_or_replace: ClassVar[bool] = True
+    #: The temporary tables of SQL warehouses (Public Preview) refuse CREATE OR REPLACE; runtimes
+    #: from 18.1 take it. Drop and create works on both.
+    replaces_temp_tables: ClassVar[bool] = False
     #: Without multi-statement transactions nothing is rolled back, DDL included.
     transactional_ddl: ClassVar[bool] = False
     quote_char: ClassVar[str] = "`"
@@ -79,7 +82,8 @@ class DatabricksDialect(Dialect):
         return f"({expr} RLIKE {self.string_literal(pattern)})"
 
     def create_temp_table_as(self, name: str, select_sql: str) -> str:
-        return f"CREATE OR REPLACE TEMPORARY TABLE {self.quote(name)} AS {select_sql}"
+        name = self.quote(name)
+        return f"DROP TEMPORARY TABLE IF EXISTS {name};\nCREATE TEMPORARY TABLE {name} AS {select_sql}"
 
     def drop_table(self, name: str, *, temp: bool = False) -> str:
         """Databricks refuses DROP TABLE on a temporary table: it has its own statement."""

@@ -24,7 +24,7 @@ def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = F
     ``kind``: the kind of a non-temporary table, e.g. ``UNLOGGED TABLE`` (default ``TABLE``).
     """
     kind = "TEMP TABLE" if temp else (kind or "TABLE")
-    if wh.dialect.supports_create_or_replace:
+    if wh.dialect.supports_create_or_replace and (wh.dialect.replaces_temp_tables or not temp):
         run_statement(wh, f"CREATE OR REPLACE {kind} {target} AS {select_sql}")
     else:
         drop_table(wh, target, temp=temp)
