@@ -286,6 +286,10 @@ class SourceConfig(StrictModel):
         return out
 
 
+#: Entity type names whose table (nexus_<name>s) is one of the final layer's fixed tables.
+_TAKEN_ENTITY_NAMES = frozenset({"event", "entity_identifier", "entity_trait", "event_participant", "membership"})
+
+
 class PipelineConfig(StrictModel):
     dag_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,200}$")
     description: str | None = None
@@ -324,6 +328,13 @@ class PipelineConfig(StrictModel):
                 raise _LocatedValueError(
                     ("sources", index, "memberships"),
                     "memberships need both 'person' and 'group' declared under entity_types",
+                )
+        for name in self.entity_types:
+            if name in _TAKEN_ENTITY_NAMES:
+                raise _LocatedValueError(
+                    ("entity_types", name),
+                    f"entity type {name!r} would be written to nexus_{name}s, a table the final layer already "
+                    "writes; choose another name",
                 )
         # a rule for an identifier type no entity has (a typo) would silently never apply
         declared = sorted({i for entity in self.entity_types.values() for i in entity.identifiers})

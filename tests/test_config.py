@@ -200,3 +200,18 @@ def test_an_identifier_type_listed_twice_is_an_error() -> None:
     # each becomes a column of the entity table: DuckDB would add 'email_1', PostgreSQL fail
     message = _error(VALID.replace("identifiers: [email, phone]", "identifiers: [email, phone, email]"))
     assert "entity_types.person.identifiers" in message and "'email' listed more than once" in message
+
+
+def test_an_entity_type_may_not_take_a_final_table_name() -> None:
+    message = _error(
+        VALID.replace(
+            "  group: {identifiers: [domain]}", "  group: {identifiers: [domain]}\n  event: {identifiers: [ticket]}"
+        )
+    )
+    assert "entity_types.event" in message and "nexus_events, a table the final layer already writes" in message
+    # the names kept back are those of the final layer's fixed tables
+    from airflow_provider_nexus.config import _TAKEN_ENTITY_NAMES
+    from airflow_provider_nexus.layers.final import final_tables
+
+    fixed = set(final_tables({})) | {"nexus_memberships"}
+    assert {f"nexus_{name}s" for name in _TAKEN_ENTITY_NAMES} == fixed
