@@ -8,12 +8,15 @@ covers, so a task killed half-way leaves the old watermark and no partial rows.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from airflow_provider_nexus.errors import NexusBusyError
 from airflow_provider_nexus.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
 
 WATERMARKS = "nexus_watermarks"
 LOADED_FILES = "nexus_loaded_files"
@@ -74,11 +77,24 @@ class StateStore:
         self._acquire(scope, run_id, now)
         try:
             yield
-        finally:
-            d = self.wh.dialect
-            self.wh.execute(
-                f"DELETE FROM {self.locks} WHERE scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}"
-            )
+        except BaseException:
+            # the task's own error is the one to report, even when its session is gone
+            try:
+                self._release(scope, run_id)
+            except Exception:
+                log.warning(
+                    "could not release %s for run %r; another run takes it over after %s",
+                    scope,
+                    run_id,
+                    LOCK_TIMEOUT,
+                    exc_info=True,
+                )
+            raise
+        self._release(scope, run_id)
+
+    def _release(self, scope: str, run_id: str) -> None:
+        d = self.wh.dialect
+        self.wh.execute(f"DELETE FROM {self.locks} WHERE scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}")
 
     def _acquire(self, scope: str, run_id: str, now: dt.datetime, attempts: int = 3) -> None:
         d = self.wh.dialect
@@ -89,8 +105,10 @@ class StateStore:
                 f"SELECT {d.literal(scope)}, {d.literal(run_id)}, {d.literal(now)} "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {self.locks} WHERE {where_scope})"
             )
-        except Exception:  # a concurrent insert won the primary key (where one is enforced)
-            if self.wh.in_transaction:
+        except Exception:
+            # A concurrent insert won a key the engine enforces: the scope then has a row. With
+            # none, the insert failed for another reason (privileges, the table), which is the error.
+            if self.wh.in_transaction or not self.wh.fetchall(f"SELECT 1 FROM {self.locks} WHERE {where_scope}"):
                 raise
         rows = self.wh.fetchall(f"SELECT run_id, acquired_at FROM {self.locks} WHERE {where_scope}")
         others = [(holder, at) for holder, at in rows if holder != run_id]
@@ -112,7 +130,8 @@ class StateStore:
                 return
         raise NexusBusyError(
             f"{scope} is being processed by run {holder_run!r} (since {acquired_at}); two runs never write "
-            "the same source or layer at once. This task will retry."
+            f"the same source or layer at once. This task will retry (a claim older than {LOCK_TIMEOUT} "
+            "is taken over: its run died)."
         )
 
     # -- watermarks --------------------------------------------------------------------------

@@ -182,6 +182,74 @@ def test_lock_holds_where_no_primary_key_is_enforced(duck: Any) -> None:
     assert duck.fetchall(claims) == []
 
 
+def test_a_claim_names_the_dag_as_well_as_the_run(duckdb_conn: tuple[str, Path], mini_project: Path) -> None:
+    """Two DAGs of one config (the factory's and one using its task group) get the same
+    scheduled run ids; a claim of the other DAG's run must still keep this one out."""
+    import datetime as dt
+
+    from airflow_provider_nexus.errors import NexusBusyError
+    from airflow_provider_nexus.state import StateStore
+    from airflow_provider_nexus.warehouse import Warehouse
+
+    conn_id, _ = duckdb_conn
+    raw = NexusRawOperator(
+        task_id="raw", source=SOURCE, data_dir=mini_project / "data", **_common(conn_id, mini_project)
+    )
+    with Warehouse.open(conn_id) as wh:
+        state = StateStore(wh, "nexus_core")
+        state.ensure()
+        state._acquire("source:shop", "nightly/r1", dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    with pytest.raises(NexusBusyError, match="being processed by run 'nightly/r1'"):
+        raw.execute(_context("r1"))
+
+
+def test_a_failed_release_does_not_hide_the_task_error(duck: Any) -> None:
+    import datetime as dt
+
+    from airflow_provider_nexus.state import StateStore
+
+    state = StateStore(duck, "nexus_core")
+    state.ensure()
+    with (
+        pytest.raises(ValueError, match="the task's own error"),
+        state.lock("source:s", "run_a", dt.datetime(2024, 1, 1)),
+    ):
+        duck.execute("DROP TABLE nexus_core.nexus_locks")  # the release will fail (a lost session, say)
+        raise ValueError("the task's own error")
+
+
+def test_a_claim_that_cannot_be_written_is_not_reported_as_contention(duck: Any) -> None:
+    import datetime as dt
+
+    from airflow_provider_nexus.errors import NexusBusyError
+    from airflow_provider_nexus.state import StateStore
+
+    state = StateStore(duck, "nexus_core")
+    state.ensure()
+    duck.execute("DROP TABLE nexus_core.nexus_locks")
+    duck.execute(
+        "CREATE TABLE nexus_core.nexus_locks (scope VARCHAR NOT NULL, run_id VARCHAR NOT NULL CHECK (run_id <> 'r'), "
+        "acquired_at TIMESTAMP)"
+    )
+    with pytest.raises(Exception, match=r"(?i)constraint") as info:
+        state._acquire("source:s", "r", dt.datetime(2024, 1, 1))
+    assert not isinstance(info.value, NexusBusyError)
+
+
+def test_run_conf_full_refresh_must_be_a_boolean(duckdb_conn: tuple[str, Path], mini_project: Path) -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_nexus.errors import NexusConfigError
+
+    conn_id, _ = duckdb_conn
+    raw = NexusRawOperator(
+        task_id="raw", source=SOURCE, data_dir=mini_project / "data", **_common(conn_id, mini_project)
+    )
+    context = {"run_id": "r1", "dag_run": SimpleNamespace(conf={"full_refresh": "false"})}
+    with pytest.raises(NexusConfigError, match="'full_refresh' must be true or false, got 'false'"):
+        raw.execute(context)
+
+
 def test_unreachable_warehouse_is_a_clear_retryable_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 

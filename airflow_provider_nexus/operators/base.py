@@ -83,7 +83,9 @@ class NexusBaseOperator(BaseOperator):
 
     def run_context(self, context: Mapping[str, Any]) -> RunContext:
         conf = _run_conf(context)
-        full_refresh = bool(conf.get("full_refresh", self.full_refresh))
+        full_refresh = conf.get("full_refresh", self.full_refresh)
+        if not isinstance(full_refresh, bool):  # bool("false") is True
+            raise NexusConfigError(f"run conf 'full_refresh' must be true or false, got {full_refresh!r}")
         return RunContext(run_id=str(context.get("run_id") or "manual"), now=utcnow(), full_refresh=full_refresh)
 
     def selected_sources(self, context: Mapping[str, Any]) -> list[str] | None:
@@ -113,7 +115,9 @@ class NexusBaseOperator(BaseOperator):
 
         state = StateStore(wh, self.schemas.core)
         state.ensure()
-        with state.lock(scope, run.run_id, run.now):
+        # the DAG as well as the run: two DAGs of one config share scheduled run ids
+        dag_id = self.dag_id if self.has_dag() else "adhoc"
+        with state.lock(scope, f"{dag_id}/{run.run_id}", run.now):
             yield
 
 
