@@ -40,6 +40,18 @@ def _safe_name(value: str) -> str:
 
 SafeName = Annotated[str, AfterValidator(_safe_name)]
 
+
+def _no_separator(value: str) -> str:
+    if "__" in value:
+        # raw tables are named <source>__<table>: 'shop' + 'eu__orders' and 'shop__eu' + 'orders'
+        # would both write nexus_raw.shop__eu__orders
+        raise ValueError(f"{value!r} contains '__', which separates source and table in raw table names")
+    return value
+
+
+#: A source or raw table name: safe, and without the separator of the two in table names.
+PartName = Annotated[str, AfterValidator(_safe_name), AfterValidator(_no_separator)]
+
 _DURATION = re.compile(r"\A\s*(\d+)\s*(s|sec|m|min|h|d)\s*\Z")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
@@ -123,7 +135,7 @@ class WarehouseConfig(StrictModel):
     conn_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,250}$")
     #: Override the dialect otherwise taken from the connection's conn_type.
     dialect: Annotated[str, AfterValidator(_dialect_name)] | None = None
-    #: Airflow pool that serialises writers (the factory assigns one for DuckDB).
+    #: Airflow pool for every task: give DuckDB DAGs that share a file one pool of one slot.
     pool: str | None = None
 
 
@@ -256,8 +268,8 @@ SOURCE_MODELS = ("events", "identifiers", "traits", "memberships")
 
 
 class SourceConfig(StrictModel):
-    name: SafeName
-    raw: dict[SafeName, RawTable] = Field(min_length=1)
+    name: PartName
+    raw: dict[PartName, RawTable] = Field(min_length=1)
     events: bool = True
     persons: bool = False
     groups: bool = False

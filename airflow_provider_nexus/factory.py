@@ -55,9 +55,19 @@ def _common_args(config: PipelineConfig) -> dict[str, Any]:
 
 
 def nexus_task_group(config: PipelineConfig, group_id: str = "nexus", layers: Sequence[str] = LAYERS) -> TaskGroup:
-    """Add the pipeline (or some of its layers) to the DAG being defined, as one TaskGroup."""
+    """Add the pipeline (or some of its layers) to the DAG being defined, as one TaskGroup.
+
+    Like the factory's DAGs, it gets a `<group_id>_run_check` task that fails the run when one of
+    the group's tasks failed: core runs after a failed source (all_done), so the run would
+    otherwise end green. The check sits beside the group, not in it, so `group >> task` does not
+    wait on it (it is skipped when nothing failed, and a skip would pass on downstream).
+    """
     with TaskGroup(group_id=group_id) as group:
+        dag = group.dag
+        before = set(dag.task_ids) if dag is not None else set()
         _add_layers(config, layers)
+    if dag is not None:
+        _add_run_check([t for t in dag.tasks if t.task_id not in before], task_id=f"{group_id}_run_check")
     return group
 
 
@@ -158,21 +168,20 @@ def build_dag(config: PipelineConfig) -> DAG:
     ) as dag:
         # Layer TaskGroups at the top level: raw.crm, source.crm, core, resolution.person, final.
         _add_layers(config, LAYERS)
-        _add_run_check(dag)
+        _add_run_check(list(dag.tasks))
     return dag
 
 
-def _add_run_check(dag: DAG) -> None:
-    """A leaf that fails the DAG run when any task failed.
+def _add_run_check(tasks: Sequence[Any], task_id: str = "run_check") -> None:
+    """A leaf after `tasks` that fails the DAG run when one of them failed.
 
     The core layer runs even if a source failed (trigger rule all_done), so the last task can
     succeed while a source failed; without this watcher the run would show green.
     """
     from airflow.providers.standard.operators.python import PythonOperator
 
-    tasks = list(dag.tasks)
     check = PythonOperator(
-        task_id="run_check",
+        task_id=task_id,
         python_callable=_raise_failed,
         trigger_rule=TriggerRule.ONE_FAILED,
         retries=0,

@@ -215,3 +215,11 @@ def test_an_entity_type_may_not_take_a_final_table_name() -> None:
 
     fixed = set(final_tables({})) | {"nexus_memberships"}
     assert {f"nexus_{name}s" for name in _TAKEN_ENTITY_NAMES} == fixed
+
+
+def test_source_and_table_names_may_not_contain_the_separator() -> None:
+    # 'shop' + 'eu__orders' and 'shop__eu' + 'orders' would share nexus_raw.shop__eu__orders
+    message = _error(VALID.replace("contacts: {path", "crm__contacts: {path"))
+    assert "sources.0.raw.crm__contacts" in message and "contains '__'" in message
+    message = _error(VALID.replace("name: billing", "name: bill__ing"))
+    assert "sources.1.name" in message and "contains '__'" in message

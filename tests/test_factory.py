@@ -53,6 +53,12 @@ def test_task_group_in_an_existing_dag(mini_project: Path) -> None:
     assert "customer_model.raw.shop" in dag.task_ids and "customer_model.core" in dag.task_ids
     assert not any(t.startswith("customer_model.final") for t in dag.task_ids)
     assert dag.get_task("customer_model.source.shop").raw_task_id == "customer_model.raw.shop"  # type: ignore[attr-defined]
+    # a failed source must fail the run (core runs after it regardless): a check beside the group
+    # watches every task of it, and is no leaf of the group that `group >> task` would wait on
+    check = dag.get_task("customer_model_run_check")
+    group_tasks = {t for t in dag.task_ids if t.startswith("customer_model.")}
+    assert check.trigger_rule == "one_failed" and check.upstream_task_ids == group_tasks
+    assert check.task_id not in {t.task_id for t in group.get_leaves()}
 
 
 def test_unknown_layer_is_an_error(mini_project: Path) -> None:

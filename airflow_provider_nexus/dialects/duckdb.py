@@ -84,8 +84,9 @@ class DuckDBDialect(Dialect):
                     raise WarehouseLockedError(
                         f"the DuckDB database {hook.get_database()!r} is locked by another process "
                         f"(waited {self.lock_timeout_seconds:.0f}s). DuckDB allows one writing "
-                        "process per file: run Nexus tasks through the one-slot pool the DAG "
-                        "factory assigns, and retry. Original error: " + str(exc)
+                        "process per file: set `dialect: duckdb` in the pipeline config (its DAG then runs one "
+                        "task at a time) and give DAGs that share the file a one-slot pool (`warehouse.pool`); "
+                        "then retry. Original error: " + str(exc)
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
