@@ -659,6 +659,28 @@ def test_blocked_value_links_nothing_and_is_audited(env: Env) -> None:
     assert env.wh.scalar(f"SELECT count(*) FROM {AUDIT}") == 3
 
 
+@pytest.mark.parametrize("written", ["000-000-0000", "(123) 456-7890", "+1 999 999 9999"])
+def test_default_rules_block_placeholder_phones_as_core_normalises_them(env: Env, written: str) -> None:
+    """Resolution sees phones as the core layer's default normaliser leaves them (digits, with the
+    North American country code), so the default placeholders must be listed in that form."""
+    from airflow_provider_nexus.templates import TemplateEngine
+
+    normalised = TemplateEngine(env.wh.dialect, []).env.globals["normalize_phone"](env.wh.dialect.literal(written))
+    phone = env.wh.scalar(f"SELECT {normalised}")
+    load(
+        env,
+        [
+            ("crm", "alice", "email", "alice@a.io", T0),
+            ("crm", "alice", "phone", phone, T0),
+            ("crm", "bob", "email", "bob@b.io", T0),
+            ("crm", "bob", "phone", phone, T0),
+        ],
+    )
+    resolve(env, noise=NoiseRules.defaults())
+    mapping = current_map(env)
+    assert mapping[("email", "alice@a.io")] != mapping[("email", "bob@b.io")], f"{written} -> {phone} linked them"
+
+
 def test_hub_creates_no_edges_and_is_flagged(env: Env) -> None:
     noise = NoiseRules.build(hub_limits={"phone": 2}, default_hub_limit=50)
     rows: list[Row] = []

@@ -81,12 +81,17 @@ class NoiseRules:
                     "user@example.com",
                     "noreply@example.com",
                 ],
+                # as written, and as core's default phone normaliser stores them (digits, with the
+                # North American country code on ten-digit numbers): resolution sees the latter
                 "phone": [
                     "0000000000",
                     "+0000000000",
+                    "10000000000",
                     "1234567890",
                     "+11234567890",
+                    "11234567890",
                     "9999999999",
+                    "19999999999",
                 ],
             },
             blocked_patterns={
@@ -99,7 +104,7 @@ class NoiseRules:
                     r"^do-not-reply@",
                     r"^mailer-daemon@",
                 ],
-                "phone": [r"^\+?0+$"],
+                "phone": [r"^\+?0+$", r"^1?0+$"],
             },
             hub_limits={},
             default_hub_limit=50,
