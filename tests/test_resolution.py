@@ -1024,6 +1024,13 @@ def test_a_batch_that_only_takes_rows_away_still_counts_as_a_change(env: Env) ->
     assert pending_change(env.wh, CORE, "person", t1) == (True, t2)
     assert pending_change(env.wh, CORE, "person", t2) == (False, None)
     assert pending_change(env.wh, CORE, "account", t2) == (True, None)  # nothing there: resolve
+    # no new rows, but other rules than the state was made under (a value newly blocked): work
+    from airflow_provider_nexus.resolution import rules_fingerprint
+
+    same, other = NoiseRules(), NoiseRules.build(blocked_values={"phone": ["+1555"]})
+    for rules, expected in [(same, (False, None)), (other, (True, None))]:
+        fingerprint = rules_fingerprint("person", "per", rules)
+        assert pending_change(env.wh, CORE, "person", t2, resolution_schema=RES, fingerprint=fingerprint) == expected
     s = resolve(env, since=t1)
     assert s.mode == "incremental" and s.retracted_rows == 1 and s.removed == 1
     check_against_reference(env)

@@ -40,7 +40,7 @@ class NexusResolutionOperator(NexusBaseOperator):
         self.max_rounds = max_rounds
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_provider_nexus.resolution import pending_change, resolve_entity_type
+        from airflow_provider_nexus.resolution import pending_change, resolve_entity_type, rules_fingerprint
         from airflow_provider_nexus.resolution.noise import noise_rules_from_config
         from airflow_provider_nexus.state import StateStore
 
@@ -50,9 +50,17 @@ class NexusResolutionOperator(NexusBaseOperator):
             state = StateStore(wh, self.schemas.core)
             state.ensure()
             since = None if run.full_refresh else state.get(RESOLUTION_SCOPE, layer)
-            pending, high = pending_change(wh, self.schemas.core, self.entity_type, since)
+            noise = noise_rules_from_config(self.noise)
+            pending, high = pending_change(
+                wh,
+                self.schemas.core,
+                self.entity_type,
+                since,
+                resolution_schema=self.schemas.resolution,
+                fingerprint=rules_fingerprint(self.entity_type, self.id_prefix, noise),
+            )
             if not pending:
-                self.log.info("%s: no identifiers added or replaced since %s", self.entity_type, since)
+                self.log.info("%s: no identifiers added or replaced since %s, same rules", self.entity_type, since)
                 return {"entity_type": self.entity_type, "new": 0}
 
             def advance_watermark(session: Any) -> None:
@@ -69,7 +77,7 @@ class NexusResolutionOperator(NexusBaseOperator):
                     resolution_schema=self.schemas.resolution,
                     run_id=run.run_id,
                     resolved_at=run.now,
-                    noise=noise_rules_from_config(self.noise),
+                    noise=noise,
                     max_rounds=self.max_rounds,
                     full_refresh=run.full_refresh,
                     since=since,

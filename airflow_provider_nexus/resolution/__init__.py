@@ -17,6 +17,7 @@ from airflow_provider_nexus.resolution.resolve import (
     map_table_name,
     pending_change,
     resolve_entity_type,
+    rules_fingerprint,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "map_table_name",
     "pending_change",
     "resolve_entity_type",
+    "rules_fingerprint",
 ]

@@ -452,16 +452,7 @@ class _Resolver:
         return f"(NOT {blocked_expr} AND COALESCE({groups_expr} > {limit}, FALSE))"
 
     def _fingerprint(self) -> str:
-        payload = json.dumps(
-            {
-                "version": STATE_VERSION,
-                "entity_type": self.entity_type,
-                "id_prefix": self.id_prefix,
-                "noise": self.noise.to_dict(),
-            },
-            sort_keys=True,
-        )
-        return hashlib.md5(payload.encode()).hexdigest()
+        return rules_fingerprint(self.entity_type, self.id_prefix, self.noise)
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> ResolutionSummary:
@@ -1284,14 +1275,39 @@ def has_core_rows(wh: Warehouse, core_schema: str, entity_type: str) -> bool:
     return bool(probes) and bool(wh.scalar(f"SELECT CASE WHEN {' OR '.join(probes)} THEN 1 ELSE 0 END"))
 
 
+def rules_fingerprint(entity_type: str, id_prefix: str, noise: NoiseRules) -> str:
+    """What the resolution state records of the rules it was made under: a change recomputes."""
+    payload = json.dumps(
+        {"version": STATE_VERSION, "entity_type": entity_type, "id_prefix": id_prefix, "noise": noise.to_dict()},
+        sort_keys=True,
+    )
+    return hashlib.md5(payload.encode()).hexdigest()
+
+
 def pending_change(
-    wh: Warehouse, core_schema: str, entity_type: str, since: datetime | None
+    wh: Warehouse,
+    core_schema: str,
+    entity_type: str,
+    since: datetime | None,
+    *,
+    resolution_schema: str | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[bool, datetime | None]:
     """Whether resolving `entity_type` after the watermark `since` (None: never resolved) has
     anything to do, and the stamp to move the watermark to (None: leave it). The one place the
-    operator and the benchmark take this decision from."""
+    operator and the benchmark take this decision from.
+
+    With `resolution_schema` and `fingerprint` (`rules_fingerprint` of the rules to apply), rules
+    other than those the state was made under are work too, even with no new core rows: a blocked
+    value added to the config must split what it linked."""
     high = latest_change(wh, core_schema, entity_type, after=since)
     if since is not None and high is None and has_core_rows(wh, core_schema, entity_type):
+        if resolution_schema is not None and fingerprint is not None:
+            state = wh.dialect.table(resolution_schema, state_table_names(entity_type)["state"])
+            if not wh.table_exists(resolution_schema, state_table_names(entity_type)["state"]):
+                return True, None
+            if [r[0] for r in wh.fetchall(f"SELECT fingerprint FROM {state}")] != [fingerprint]:
+                return True, None
         return False, None
     return True, high
 
