@@ -681,6 +681,34 @@ def test_default_rules_block_placeholder_phones_as_core_normalises_them(env: Env
     assert mapping[("email", "alice@a.io")] != mapping[("email", "bob@b.io")], f"{written} -> {phone} linked them"
 
 
+@pytest.mark.parametrize("incremental", [True, False])
+def test_a_value_turning_into_a_hub_leaves_the_customer_its_id(env: Env, incremental: bool) -> None:
+    """u1 and its phone are one person; the phone then shows up in more records than its limit
+    (a switchboard). The person keeps its id; the phone, now a hub entity of its own, is split off."""
+    rules = NoiseRules.build(hub_limits={"phone": 2})
+    load(env, [("crm", "c1", "user_id", "u1", T0), ("crm", "c1", "phone", "15550100", T0)])
+    resolve(env, noise=rules)
+    person = current_map(env)[("user_id", "u1")]
+    t1 = T0 + dt.timedelta(hours=1)
+    load(
+        env,
+        [
+            ("crm", "c2", "phone", "15550100", t1),
+            ("crm", "c2", "user_id", "u2", t1),
+            ("crm", "c3", "phone", "15550100", t1),
+            ("crm", "c3", "user_id", "u3", t1),
+        ],
+    )
+    resolve(env, noise=rules, since=T0 if incremental else None)
+    mapping = current_map(env)
+    assert mapping[("user_id", "u1")] == person
+    assert mapping[("phone", "15550100")] != person
+    split = env.wh.fetchall(
+        f"SELECT identifier_value, previous_entity_id, reason FROM {RES}.nexus_resolution_log WHERE reason <> 'born'"
+    )
+    assert split == [("15550100", person, "split")]
+
+
 def test_hub_creates_no_edges_and_is_flagged(env: Env) -> None:
     noise = NoiseRules.build(hub_limits={"phone": 2}, default_hub_limit=50)
     rows: list[Row] = []

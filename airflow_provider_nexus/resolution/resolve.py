@@ -1024,14 +1024,18 @@ WHERE x.node <> x.rep""",
         """
         lit, bin_ = self.lit, self.bin
         cmin = self._smallest_identifiers(cur)
-        # each previous entity is claimed by the component holding most of its identifiers
-        # (tie: the component with the smaller smallest identifier)
+        # each previous entity is claimed by the component holding most of its identifiers (tie:
+        # not a lone hub, which would take the customer's id when its value turned into a hub;
+        # then the component with the smaller smallest identifier)
         claim = self.ctas(
             "claim",
             f"""SELECT prev_eid, cid FROM (
     SELECT c.prev_eid, c.cid,
-        ROW_NUMBER() OVER (PARTITION BY c.prev_eid ORDER BY c.n DESC, {bin_("k.itype")}, {bin_("k.ivalue")}) AS rn
-    FROM (SELECT prev_eid, cid, count(*) AS n FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid, cid) c
+        ROW_NUMBER() OVER (
+            PARTITION BY c.prev_eid ORDER BY c.n DESC, c.hubs_only, {bin_("k.itype")}, {bin_("k.ivalue")}) AS rn
+    FROM (
+        SELECT prev_eid, cid, count(*) AS n, min(CASE WHEN is_hub THEN 1 ELSE 0 END) AS hubs_only
+        FROM {cur} WHERE prev_eid IS NOT NULL GROUP BY prev_eid, cid) c
     JOIN {cmin} k ON k.cid = c.cid
 ) t WHERE rn = 1""",
         )
