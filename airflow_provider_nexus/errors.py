@@ -45,6 +45,9 @@ class NexusBusyError(NexusError):
 class ResolutionCapError(NexusError, AirflowFailException):
     """Connected components did not converge within the configured number of rounds."""
 
+    #: a node of the largest group still changing, when known (identity resolution names it)
+    node: int | None = None
+
 
 class NexusRunFailedError(NexusError, AirflowFailException):
     """Raised by the run check when another task of the run failed."""

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import os
 import random
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -341,6 +342,11 @@ def test_round_cap_raises_and_writes_nothing(env: Env) -> None:
     with pytest.raises(ResolutionCapError, match="max_rounds=1") as info:
         resolve(env, max_rounds=1)
     assert "still changing" in str(info.value)
+    # it points at the component: an identifier of the largest group of nodes still changing
+    assert re.search(
+        r"\(\d+ nodes\) under node (\d+)\..* Node \1 is the person identifier email 'u\d+@example\.org'\.",
+        str(info.value),
+    )
     assert not env.wh.table_exists(RES, "nexus_person_identity_map")
     # the rollback left no scratch table behind either
     assert env.wh.scalar(f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{RES}'") == 0

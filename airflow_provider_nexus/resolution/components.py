@@ -155,12 +155,19 @@ FROM h JOIN h g ON g.node = h.parent LEFT JOIN act x ON x.p = g.node""",
         if changed == 0:
             break
     else:
-        raise ResolutionCapError(
-            f"{what}: connected components did not converge within max_rounds={max_rounds} "
-            f"rounds; {changed} nodes were still changing in the last round. Raise max_rounds "
-            "(the number of rounds grows roughly with the log of the longest chain) or check "
-            "for an unexpected giant component (a hub that should be blocked or limited)."
+        # the largest group of nodes still sharing a parent: where the component to look at is
+        largest = wh.fetchone(
+            f"SELECT parent, count(*) AS n FROM {cur} GROUP BY parent ORDER BY count(*) DESC, parent LIMIT 1"
         )
+        error = ResolutionCapError(
+            f"{what}: connected components did not converge within max_rounds={max_rounds} "
+            f"rounds; {changed} nodes were still changing in the last round"
+            + (f", the largest group of them ({largest[1]} nodes) under node {largest[0]}" if largest else "")
+            + ". Raise max_rounds (the number of rounds grows roughly with the log of the longest chain) or "
+            "check for an unexpected giant component (a hub that should be blocked or limited)."
+        )
+        error.node = int(largest[0]) if largest else None
+        raise error
     parents = f"(SELECT node, parent FROM {cur} UNION ALL SELECT node, parent FROM {done})" if pruned else cur
     replace_table(
         wh,

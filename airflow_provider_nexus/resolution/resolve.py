@@ -72,7 +72,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_nexus.dialects.base import Dialect, check_name
-from airflow_provider_nexus.errors import NexusDataError
+from airflow_provider_nexus.errors import NexusDataError, ResolutionCapError
 from airflow_provider_nexus.layers.common import ensure_indexes, retracted_table_name
 from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
 from airflow_provider_nexus.resolution.components import connected_components
@@ -612,7 +612,7 @@ GROUP BY g.gid, n.node""",
         edges = self._star_edges(members_t, flagged)
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
-        labels = self._components(s, f"SELECT node FROM {stats} WHERE NOT is_blocked", edges)
+        labels = self._components(s, f"SELECT node FROM {stats} WHERE NOT is_blocked", edges, names=stats)
         self.drop("gm", "edges")
 
         # 4. ids against the previous map ---------------------------------------------------
@@ -876,7 +876,7 @@ FROM {upd} WHERE is_new AND NOT is_blocked""",
         else:
             edges = self._star_edges(tm, None)
             s.edges = self.count(f"SELECT count(*) FROM {edges}")
-            labels = self._components(s, f"SELECT node FROM {tn} WHERE NOT is_gone", edges)
+            labels = self._components(s, f"SELECT node FROM {tn} WHERE NOT is_gone", edges, names=tn)
         # 6. ids --------------------------------------------------------------------------------
         cur = self.ctas(
             "cur",
@@ -995,18 +995,33 @@ WHERE x.node <> x.rep""",
         table = self.ctas("flagged", flagged)
         return table if self.count(f"SELECT count(*) FROM {table}") else None
 
-    def _components(self, s: ResolutionSummary, nodes_sql: str, edges: str, *, labels: str = "labels") -> str:
+    def _components(
+        self, s: ResolutionSummary, nodes_sql: str, edges: str, *, labels: str = "labels", names: str | None = None
+    ) -> str:
         labels = self.t(labels)
-        cc = connected_components(
-            self.wh,
-            nodes_sql=nodes_sql,
-            edges=edges,
-            labels=labels,
-            scratch=self.t,
-            max_rounds=self.max_rounds,
-            what=f"identity resolution of {self.entity_type!r}",
-            temp=True,
-        )
+        try:
+            cc = connected_components(
+                self.wh,
+                nodes_sql=nodes_sql,
+                edges=edges,
+                labels=labels,
+                scratch=self.t,
+                max_rounds=self.max_rounds,
+                what=f"identity resolution of {self.entity_type!r}",
+                temp=True,
+            )
+        except ResolutionCapError as exc:
+            # `names` (node, itype, ivalue) turns the node number into the identifier to look at
+            named = (
+                self.wh.fetchone(f"SELECT itype, ivalue FROM {names} WHERE node = {int(exc.node)}")
+                if names and exc.node is not None
+                else None
+            )
+            if not named:
+                raise
+            raise ResolutionCapError(
+                f"{exc} Node {exc.node} is the {self.entity_type} identifier {named[0]} {named[1]!r}."
+            ) from exc
         s.rounds, s.rows_per_round, s.seconds_per_round = (
             cc.rounds,
             cc.rows_per_round,
