@@ -346,6 +346,27 @@ def test_a_null_entity_type_is_rejected_not_a_contract_error(backend: Backend, m
     assert ("null entity_type", 4) in reasons  # o1's four identifiers; the batch itself loads
 
 
+def test_an_overlong_identifier_is_rejected_not_fatal(backend: Backend, mini_project: Path) -> None:
+    """PostgreSQL's B-tree entries hold about 2,700 bytes: a 3,000-character value would fail
+    every later run at an index; it is set aside with its reason instead."""
+    import random
+    import string
+
+    duck, config = _setup(backend, mini_project)
+    junk = "".join(random.Random(5).choices(string.ascii_letters + string.digits, k=3000))
+    (mini_project / "data" / "orders_0003.csv").write_text(
+        "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
+        f"o9,{junk},zed@example.org,,Zed,,1,2024-01-03 09:00:00\n"
+    )
+    _pipeline(duck, config, _run(1))
+    reasons = _rows(duck, f"SELECT reason FROM {config.schemas.source}.nexus_rejected_rows WHERE run_id = 'run1'")
+    assert ("id or event_id or edge_id or identifier_value longer than 512 characters",) in reasons
+    # the order itself loads; its customer's identifiers (whose edge_id embeds the junk) do not
+    events = f"SELECT count(*) FROM {config.schemas.core}.nexus_events WHERE event_description = 'Order o9'"
+    assert duck.scalar(events) == 1
+    assert duck.scalar(f"SELECT max(LENGTH(edge_id)) FROM {config.schemas.core}.nexus_identifiers") <= 512
+
+
 def test_empty_files_are_recorded_and_the_rest_loads(backend: Backend, mini_project: Path) -> None:
     duck, config = _setup(backend, mini_project)
     (mini_project / "data" / "orders_0000.csv").write_text("")

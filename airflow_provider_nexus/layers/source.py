@@ -221,17 +221,44 @@ def _check_contract(
             )
 
 
+#: Longest key or identifier kept: they are looked up through B-tree indexes, whose entries
+#: PostgreSQL caps at about 2,700 bytes (512 characters of up to 4 bytes each fit). Emails are at
+#: most 254 characters; a longer value is not an identifier.
+MAX_KEY_LENGTH = 512
+#: The indexed text columns of each model.
+_INDEXED = {
+    "events": ["id"],
+    "identifiers": ["id", "event_id", "edge_id", "identifier_value"],
+    "traits": ["id", "event_id", "edge_id"],
+    "memberships": ["id", "event_id", "person_identifier_value", "group_identifier_value"],
+}
+
+
+def _too_long(model: str) -> tuple[str, str]:
+    columns = _INDEXED[model]
+    return (
+        " OR ".join(f"LENGTH({c}) > {MAX_KEY_LENGTH}" for c in columns),
+        f"{' or '.join(columns)} longer than {MAX_KEY_LENGTH} characters",
+    )
+
+
 _REJECT_RULES: dict[str, list[tuple[str, str]]] = {
-    "events": [("occurred_at IS NULL", "null occurred_at")],
+    "events": [("occurred_at IS NULL", "null occurred_at"), _too_long("events")],
     "identifiers": [
         ("identifier_value IS NULL OR TRIM(identifier_value) = ''", "null or empty identifier_value"),
+        _too_long("identifiers"),
         ("identifier_type IS NULL", "null identifier_type"),
         ("entity_type IS NULL", "null entity_type"),
     ],
-    "traits": [("trait_name IS NULL", "null trait_name"), ("entity_type IS NULL", "null entity_type")],
+    "traits": [
+        ("trait_name IS NULL", "null trait_name"),
+        ("entity_type IS NULL", "null entity_type"),
+        _too_long("traits"),
+    ],
     "memberships": [
         ("person_identifier_value IS NULL OR TRIM(person_identifier_value) = ''", "null person identifier"),
         ("group_identifier_value IS NULL OR TRIM(group_identifier_value) = ''", "null group identifier"),
+        _too_long("memberships"),
     ],
 }
 
