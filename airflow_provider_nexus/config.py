@@ -189,6 +189,11 @@ class EntityTypeConfig(StrictModel):
         return self
 
 
+#: Python regex syntax that not every warehouse runs: lookarounds, backreferences, named and
+#: atomic groups, and inline flags anywhere but at the start.
+_UNPORTABLE_REGEX = re.compile(r"\(\?(?:[=!]|<[=!]|P|>|<[A-Za-z])|\\[1-9]|(?<!^)\(\?[a-zA-Z]+[):]")
+
+
 class NoiseConfig(StrictModel):
     """Values that must never link entities, and when a value is too common to be trusted."""
 
@@ -206,6 +211,13 @@ class NoiseConfig(StrictModel):
                     re.compile(pattern)
                 except re.error as exc:
                     raise ValueError(f"blocked pattern {pattern!r} is not a valid regex: {exc}") from None
+                unportable = _UNPORTABLE_REGEX.search(pattern)
+                if unportable:
+                    raise ValueError(
+                        f"blocked pattern {pattern!r} uses {unportable.group(0)!r}, which the warehouses' regex "
+                        "engines (RE2 on DuckDB and BigQuery, POSIX on Snowflake) do not have: no lookaround, "
+                        "backreference, named group, or inline flag except a leading (?i), (?m) or (?s)"
+                    )
         return self
 
 

@@ -223,3 +223,17 @@ def test_source_and_table_names_may_not_contain_the_separator() -> None:
     assert "sources.0.raw.crm__contacts" in message and "contains '__'" in message
     message = _error(VALID.replace("name: billing", "name: bill__ing"))
     assert "sources.1.name" in message and "contains '__'" in message
+
+
+@pytest.mark.parametrize("pattern", [r"^(?!.*@)", r"(?<=@)example\.com$", r"(a)\1", r"(?P<x>a)"])
+def test_blocked_patterns_the_warehouses_cannot_run_are_config_errors(pattern: str) -> None:
+    # Python compiles them, RE2 (DuckDB, BigQuery) and POSIX (Snowflake) do not
+    message = _error(VALID + f"resolution: {{noise: {{blocked_patterns: {{email: ['{pattern}']}}}}}}\n")
+    assert message.startswith("p.yml:18: resolution.noise:") and repr(pattern) in message and "do not have" in message
+
+
+def test_portable_blocked_patterns_load() -> None:
+    config = parse_config(
+        VALID + "resolution: {noise: {blocked_patterns: {email: ['(?i)^noreply@', '^(test|demo)@']}}}\n"
+    )
+    assert config.resolution.noise.blocked_patterns["email"] == ["(?i)^noreply@", "^(test|demo)@"]
