@@ -254,6 +254,12 @@ class Dialect:
         cols = ", ".join(f"{alias}.{self.quote(k)}" for k in keys)
         return f"({cols}) IN (SELECT {', '.join(self.quote(k) for k in keys)} FROM {source})"
 
+    def key_exists(self, alias: str, source: str, keys: Sequence[str]) -> str:
+        """`key_in` through EXISTS, for engines without row-value IN over a subquery."""
+        # an alias no caller uses: a caller's `s` would otherwise compare the source to itself
+        match = " AND ".join(f"nexus_k.{self.quote(k)} = {alias}.{self.quote(k)}" for k in keys)
+        return f"EXISTS (SELECT 1 FROM {source} AS nexus_k WHERE {match})"
+
     def bool_and(self, expr: str) -> str:
         return f"bool_and({expr})"
 

@@ -161,9 +161,7 @@ class BigQueryDialect(Dialect):
 
     def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
         """BigQuery has no row-value ``(a, b) IN (SELECT a, b ...)``: match through EXISTS."""
-        # an alias no caller uses: a caller's `s` would otherwise compare the source to itself
-        match = " AND ".join(f"nexus_k.{self.quote(k)} = {alias}.{self.quote(k)}" for k in keys)
-        return f"EXISTS (SELECT 1 FROM {source} AS nexus_k WHERE {match})"
+        return self.key_exists(alias, source, keys)
 
     def delete_target(self, target: str, alias: str) -> tuple[str, str]:
         return f"DELETE FROM {target} AS {alias}", alias

@@ -74,10 +74,7 @@ class RedshiftDialect(PostgresDialect):
     def key_in(self, alias: str, source: str, keys: Sequence[str]) -> str:
         """Redshift's IN takes a subquery of one column only: several key columns match through
         EXISTS."""
-        if len(keys) == 1:
-            return super().key_in(alias, source, keys)
-        match = " AND ".join(f"nexus_k.{self.quote(k)} = {alias}.{self.quote(k)}" for k in keys)
-        return f"EXISTS (SELECT 1 FROM {source} AS nexus_k WHERE {match})"
+        return super().key_in(alias, source, keys) if len(keys) == 1 else self.key_exists(alias, source, keys)
 
     def regexp_replace(self, expr: str, pattern: str, replacement: str) -> str:
         # Every match is replaced by default; 1 = start position, 'p' = PCRE syntax.
