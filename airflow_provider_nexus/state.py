@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from airflow_provider_nexus.dialects.base import utc_naive
 from airflow_provider_nexus.errors import NexusBusyError
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -190,5 +191,5 @@ class StateStore:
 
 def _as_datetime(value: object) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_naive(value)
     return dt.datetime.fromisoformat(str(value))

@@ -104,7 +104,7 @@ class Dialect:
         return "'" + value.replace("'", "''") + "'"
 
     def timestamp_literal(self, value: dt.datetime) -> str:
-        return f"CAST('{_utc_naive(value).isoformat(sep=' ')}' AS {self.timestamp_type})"
+        return f"CAST('{utc_naive(value).isoformat(sep=' ')}' AS {self.timestamp_type})"
 
     def literal_list(self, values: Sequence[Any]) -> str:
         return ", ".join(self.literal(v) for v in values)
@@ -361,7 +361,7 @@ def partition_clause(partition_by: str) -> str:
     return f"PARTITION BY {partition_by}" if partition_by else ""
 
 
-def _utc_naive(value: dt.datetime) -> dt.datetime:
+def utc_naive(value: dt.datetime) -> dt.datetime:
     """All timestamps are stored as naive UTC."""
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)

@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.base import Dialect, utc_naive
 
 if TYPE_CHECKING:
     from airflow_provider_nexus.warehouse import Warehouse
@@ -451,9 +451,7 @@ class BigQueryCursor:
 
 def _naive_utc(value: Any) -> Any:
     """TIMESTAMP values come back zoned (UTC); Nexus works with naive UTC."""
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+    return utc_naive(value) if isinstance(value, dt.datetime) else value
 
 
 def _records(path: str, file_format: str, columns: list[str]) -> Iterator[dict[str, Any]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_nexus.config import RawFileTable, RawSourceTable, SchemasConfig, SourceConfig
-from airflow_provider_nexus.dialects.base import SOURCE_ROW
+from airflow_provider_nexus.dialects.base import SOURCE_ROW, utc_naive
 from airflow_provider_nexus.errors import NexusConfigError, NexusDataError
 from airflow_provider_nexus.layers.common import PendingWrites, RunContext, iso
 from airflow_provider_nexus.state import LoadedFile, StateStore
@@ -241,7 +241,7 @@ def _as_watermark(value: Any, where_from: str) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_naive(value)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
     raise NexusDataError(
