@@ -24,7 +24,7 @@ def _config_files(paths: list[str]) -> list[Path]:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check each file as the DAG factory and the tasks would: the YAML, the dag_id's uniqueness
     across the files given, and that every template the pipeline needs is found and renders."""
-    from airflow_provider_nexus.config import load_config
+    from airflow_provider_nexus.config import claim_dag_id, load_config
     from airflow_provider_nexus.dialects import get_dialect
     from airflow_provider_nexus.render import RENDERED_LAYERS, render_layer
 
@@ -37,9 +37,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for file in files:
         try:
             config = load_config(file)
-            if config.dag_id in dag_files:
-                raise NexusError(f"{file}: dag_id {config.dag_id!r} is already used by {dag_files[config.dag_id]}")
-            dag_files[config.dag_id] = file
+            claim_dag_id(dag_files, config, file)
             missing = [d for d in config.resolved_template_dirs() if not d.is_dir()]
             if missing:
                 raise NexusError(f"{file}: template_dirs: {', '.join(map(str, missing))} not found")

@@ -123,9 +123,9 @@ class StrictModel(BaseModel):
 
 
 def _dialect_name(value: str) -> str:
-    from airflow_provider_nexus.dialects import CONN_TYPES, DIALECTS
+    from airflow_provider_nexus.dialects import dialect_names
 
-    known = sorted(set(DIALECTS) | set(CONN_TYPES))
+    known = dialect_names()
     if value not in known:
         raise ValueError(f"no Nexus dialect {value!r}{_suggest(value, known)}; supported: {', '.join(known)}")
     return value
@@ -518,6 +518,13 @@ def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     finally:
         loader.dispose()
     return root, data
+
+
+def claim_dag_id(claimed: dict[str, Path], config: PipelineConfig, file: Path) -> None:
+    """Record that `file` defines `config.dag_id`; an error naming both files if another did."""
+    if config.dag_id in claimed:
+        raise NexusConfigError(f"{file}: dag_id {config.dag_id!r} is already used by {claimed[config.dag_id]}")
+    claimed[config.dag_id] = file
 
 
 def _duplicate_keys(root: yaml.Node | None) -> list[str]:

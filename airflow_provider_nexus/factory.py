@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, TaskGroup, TriggerRule
 
-from airflow_provider_nexus.config import PipelineConfig, load_config
+from airflow_provider_nexus.config import PipelineConfig, claim_dag_id, load_config
 from airflow_provider_nexus.errors import NexusConfigError, NexusRunFailedError
 from airflow_provider_nexus.layers.final import final_tables
 from airflow_provider_nexus.operators import (
@@ -221,11 +221,7 @@ def load_dags(directory: str | Path, strict: bool | None = None) -> dict[str, DA
     for file in files:
         try:
             config = load_config(file)
-            if config.dag_id in dag_files:
-                raise NexusConfigError(
-                    f"{file}: dag_id {config.dag_id!r} is already used by {dag_files[config.dag_id]}"
-                )
-            dag_files[config.dag_id] = file
+            claim_dag_id(dag_files, config, file)
             dags[config.dag_id] = build_dag(config)
         except NexusConfigError as exc:
             errors.append(str(exc))

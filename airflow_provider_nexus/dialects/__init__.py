@@ -28,6 +28,11 @@ CONN_TYPES: dict[str, str] = {
 }
 
 
+def dialect_names() -> list[str]:
+    """Every name `get_dialect` takes: dialect names and the connection types that map to them."""
+    return sorted(set(DIALECTS) | set(CONN_TYPES))
+
+
 def get_dialect(name: str) -> Dialect:
     """The dialect called `name` (a dialect name or an Airflow conn_type)."""
     import importlib
@@ -35,8 +40,9 @@ def get_dialect(name: str) -> Dialect:
     key = CONN_TYPES.get(name, name)
     target = DIALECTS.get(key)
     if target is None:
-        known = ", ".join(sorted(set(DIALECTS) | set(CONN_TYPES)))
-        raise NexusConfigError(f"no Nexus dialect for connection type {name!r}; supported: {known}")
+        raise NexusConfigError(
+            f"no Nexus dialect for connection type {name!r}; supported: {', '.join(dialect_names())}"
+        )
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls()
@@ -50,4 +56,12 @@ def dialect_for_connection(conn_id: str) -> Dialect:
     return get_dialect(conn.conn_type or "")
 
 
-__all__ = ["DIALECTS", "Dialect", "UnsafeNameError", "check_name", "dialect_for_connection", "get_dialect"]
+__all__ = [
+    "DIALECTS",
+    "Dialect",
+    "UnsafeNameError",
+    "check_name",
+    "dialect_for_connection",
+    "dialect_names",
+    "get_dialect",
+]
