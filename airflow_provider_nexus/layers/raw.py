@@ -137,9 +137,8 @@ def _load_files(
     result.read = sum(int(v) for v in counts.values())
     # A key delivered twice in one batch: the later file wins (files sort by name = delivery
     # order), and inside one file the later row, where the dialect's staging keeps the order.
-    order_by = [d.quote(SOURCE_FILE)]
-    if d.staged_row_order():
-        order_by.append(str(d.staged_row_order()))
+    row_order = d.staged_row_order()
+    order_by = [d.quote(SOURCE_FILE), *([row_order] if row_order else [])]
     result.written = _merge_stage(
         wh, writes, source, table, spec.key_columns(), stage, schemas, ingested_at, order_by=order_by
     )

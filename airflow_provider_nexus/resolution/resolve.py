@@ -1322,10 +1322,11 @@ def pending_change(
     high = latest_change(wh, core_schema, entity_type, after=since)
     if since is not None and high is None and has_core_rows(wh, core_schema, entity_type):
         if resolution_schema is not None and fingerprint is not None:
-            state = wh.dialect.table(resolution_schema, state_table_names(entity_type)["state"])
-            if not wh.table_exists(resolution_schema, state_table_names(entity_type)["state"]):
+            state = state_table_names(entity_type)["state"]
+            if not wh.table_exists(resolution_schema, state):
                 return True, None
-            if [r[0] for r in wh.fetchall(f"SELECT fingerprint FROM {state}")] != [fingerprint]:
+            stored = wh.fetchall(f"SELECT fingerprint FROM {wh.dialect.table(resolution_schema, state)}")
+            if [r[0] for r in stored] != [fingerprint]:
                 return True, None
         return False, None
     return True, high
