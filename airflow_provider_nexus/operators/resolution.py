@@ -46,9 +46,10 @@ class NexusResolutionOperator(NexusBaseOperator):
 
         run = self.run_context(context)
         layer = f"resolution:{self.entity_type}"
-        with self.warehouse() as wh:
+        with self.warehouse() as wh, self.exclusive(wh, layer, run):
+            # The watermark is read under the claim: one read before it could be a run behind
+            # a run that held the claim meanwhile, and would move the watermark back.
             state = StateStore(wh, self.schemas.core)
-            state.ensure()
             since = None if run.full_refresh else state.get(RESOLUTION_SCOPE, layer)
             noise = noise_rules_from_config(self.noise)
             pending, high = pending_change(
@@ -67,22 +68,21 @@ class NexusResolutionOperator(NexusBaseOperator):
                 if high is not None:
                     state.set(RESOLUTION_SCOPE, layer, high, run.run_id, run.now)
 
-            with self.exclusive(wh, layer, run):
-                # the watermark commits in the same transaction as the resolution's writes
-                summary = resolve_entity_type(
-                    wh,
-                    entity_type=self.entity_type,
-                    id_prefix=self.id_prefix,
-                    core_schema=self.schemas.core,
-                    resolution_schema=self.schemas.resolution,
-                    run_id=run.run_id,
-                    resolved_at=run.now,
-                    noise=noise,
-                    max_rounds=self.max_rounds,
-                    full_refresh=run.full_refresh,
-                    since=since,
-                    before_commit=advance_watermark,
-                )
+            # the watermark commits in the same transaction as the resolution's writes
+            summary = resolve_entity_type(
+                wh,
+                entity_type=self.entity_type,
+                id_prefix=self.id_prefix,
+                core_schema=self.schemas.core,
+                resolution_schema=self.schemas.resolution,
+                run_id=run.run_id,
+                resolved_at=run.now,
+                noise=noise,
+                max_rounds=self.max_rounds,
+                full_refresh=run.full_refresh,
+                since=since,
+                before_commit=advance_watermark,
+            )
         result = summary.to_dict()
         self.log.info("resolution %s: %s", self.entity_type, result)
         return result
