@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from airflow_provider_nexus.dialects.base import utc_naive
 from airflow_provider_nexus.errors import NexusBusyError
+from airflow_provider_nexus.layers.common import utcnow
 from airflow_provider_nexus.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -22,8 +24,11 @@ log = logging.getLogger(__name__)
 WATERMARKS = "nexus_watermarks"
 LOADED_FILES = "nexus_loaded_files"
 LOCKS = "nexus_locks"
-#: A lock older than this is taken over: its run died without releasing it.
-LOCK_TIMEOUT = dt.timedelta(hours=2)
+#: A claim not renewed for this long is taken over: its task died without releasing it.
+LOCK_TIMEOUT = dt.timedelta(minutes=30)
+#: How often a running task renews its claim (`renewing`), well inside LOCK_TIMEOUT so that a
+#: few failed renewals in a row (a warehouse briefly unreachable) do not lose it.
+LOCK_RENEWAL = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class StateStore:
             # no PRIMARY KEY: several warehouses do not enforce one (BigQuery refuses it without
             # NOT ENFORCED); `lock` does not rely on it
             f"CREATE TABLE IF NOT EXISTS {self.locks} (scope {d.text_type} NOT NULL, "
+            # acquired_at: when the claim was taken or last renewed
             f"run_id {d.text_type} NOT NULL, acquired_at {d.timestamp_type})"
         )
 
@@ -72,8 +78,8 @@ class StateStore:
         BigQuery, Redshift, Databricks): a run inserts its row if the scope has none, then reads
         the scope's rows; if another run's row is there too, it withdraws its own and backs off.
         A run's read follows its own insert, so two runs can both back off but never both hold.
-        A retry of the same run re-enters; a lock older than LOCK_TIMEOUT (its run was killed) is
-        taken over.
+        A retry of the same run re-enters; a claim not renewed for LOCK_TIMEOUT (its task was
+        killed) is taken over. A task that runs longer keeps its claim with `renewing`.
         """
         self._acquire(scope, run_id, now)
         try:
@@ -92,6 +98,13 @@ class StateStore:
                 )
             raise
         self._release(scope, run_id)
+
+    def renew(self, scope: str, run_id: str, now: dt.datetime) -> bool:
+        """Move the claim's time to `now`; False if `run_id` no longer holds `scope`."""
+        d = self.wh.dialect
+        mine = f"scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}"
+        self.wh.execute(f"UPDATE {self.locks} SET acquired_at = {d.literal(now)} WHERE {mine}")
+        return bool(self.wh.fetchall(f"SELECT 1 FROM {self.locks} WHERE {mine}"))
 
     def _release(self, scope: str, run_id: str) -> None:
         d = self.wh.dialect
@@ -131,8 +144,8 @@ class StateStore:
                 return
         raise NexusBusyError(
             f"{scope} is being processed by run {holder_run!r} (since {acquired_at}); two runs never write "
-            f"the same source or layer at once. This task will retry (a claim older than {LOCK_TIMEOUT} "
-            "is taken over: its run died)."
+            f"the same source or layer at once. This task will retry (a claim not renewed for {LOCK_TIMEOUT} "
+            "is taken over: its task died)."
         )
 
     # -- watermarks --------------------------------------------------------------------------
@@ -187,6 +200,54 @@ class StateStore:
                 f"{d.literal(file.path)}, {d.literal(file.size)}, {d.literal(file.mtime)}, {d.literal(rows_read)}, "
                 f"{d.literal(run_id)}, {d.literal(now)})"
             )
+
+
+@contextmanager
+def renewing(
+    open_warehouse: Callable[[], AbstractContextManager[Warehouse]],
+    schema: str,
+    scope: str,
+    run_id: str,
+    on_lost: Callable[[str], None],
+    every: dt.timedelta | None = None,
+) -> Iterator[None]:
+    """Renew `run_id`'s claim on `scope` every `every` (LOCK_RENEWAL) while the body runs.
+
+    Each renewal opens a connection of its own (the task's connection is busy with its
+    statements and is not shared across threads) and commits at once. A renewal that fails is
+    logged and tried again at the next tick. One that finds the claim held by another run (it was
+    not renewed for LOCK_TIMEOUT and was taken over) calls `on_lost` with the reason and stops:
+    the task must write no more.
+    """
+    every = every or LOCK_RENEWAL
+    stop = threading.Event()
+
+    def renew_until_stopped() -> None:
+        while not stop.wait(every.total_seconds()):
+            try:
+                with open_warehouse() as wh:
+                    held = StateStore(wh, schema).renew(scope, run_id, utcnow())
+            except Exception:
+                log.warning(
+                    "could not renew the claim on %s for run %r; trying again in %s",
+                    scope,
+                    run_id,
+                    every,
+                    exc_info=True,
+                )
+                continue
+            if not held:
+                on_lost(f"its claim on {scope} was taken over by another run (not renewed for {LOCK_TIMEOUT})")
+                return
+
+    renewer = threading.Thread(target=renew_until_stopped, name=f"nexus-claim-{scope}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # a renewal under way ends with its statement; a daemon thread never holds the task up
+        renewer.join(timeout=60)
 
 
 def _as_datetime(value: object) -> dt.datetime:

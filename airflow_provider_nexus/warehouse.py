@@ -55,6 +55,8 @@ class Warehouse:
         self._running = False
         #: why cancel() stopped the running statement, until its error is raised
         self._cancelled_because: str | None = None
+        #: why stop() ended this session's writing: every later statement but ROLLBACK fails
+        self._stopped_because: str | None = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -125,8 +127,13 @@ class Warehouse:
         stop it while it runs, and the engine's errors come out as ours. Statements that do not
         go through `execute` (a COPY streamed from a file) use it directly."""
         self.executed.append(shown)
+        self._running = True  # before the check below, so a stop() in between cancels it
+        if self._stopped_because is not None and shown != "ROLLBACK":
+            self._running = False
+            raise WarehouseCancelledError(
+                f"no more {self.dialect.name} statements run in this task because {self._stopped_because}"
+            )
         watchdog = self._watch_alarm()
-        self._running = True
         try:
             with self.dialect.translate_errors():
                 yield
@@ -185,6 +192,12 @@ class Warehouse:
         if not asked:
             self._cancelled_because = None
         return asked
+
+    def stop(self, reason: str) -> None:
+        """End this session's work from another thread: cancel the running statement and fail
+        every later one but a ROLLBACK, each with WarehouseCancelledError naming `reason`."""
+        self._stopped_because = reason
+        self.cancel(reason)
 
     def _abandon(self) -> None:
         self._cancelled_because = None

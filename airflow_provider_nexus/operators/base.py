@@ -110,14 +110,22 @@ class NexusBaseOperator(BaseOperator):
 
     @contextmanager
     def exclusive(self, wh: Warehouse, scope: str, run: RunContext) -> Iterator[None]:
-        """Hold `scope` for this run, so two DAG runs never write the same source or layer at once."""
-        from airflow_provider_nexus.state import StateStore
+        """Hold `scope` for this run, so two DAG runs never write the same source or layer at once.
+
+        The claim is renewed while the task runs; if another run took it over all the same (it
+        went unrenewed too long), this task's statements stop.
+        """
+        from airflow_provider_nexus.state import StateStore, renewing
 
         state = StateStore(wh, self.schemas.core)
         state.ensure()
         # the DAG as well as the run: two DAGs of one config share scheduled run ids
         dag_id = self.dag_id if self.has_dag() else "adhoc"
-        with state.lock(scope, f"{dag_id}/{run.run_id}", run.now):
+        holder = f"{dag_id}/{run.run_id}"
+        with (
+            state.lock(scope, holder, run.now),
+            renewing(lambda: Warehouse.open(self.conn_id, wh.dialect), self.schemas.core, scope, holder, wh.stop),
+        ):
             yield
 
 
