@@ -33,6 +33,11 @@ class WarehouseUnavailableError(NexusError):
     """The warehouse could not be reached; a retry may succeed."""
 
 
+class WarehouseStatementError(NexusError):
+    """A statement failed for a reason a retry may fix: a lost connection, a timeout on the
+    warehouse's side, a deadlock or a resource limit, rather than the SQL or the data."""
+
+
 class WarehouseCancelledError(NexusError):
     """A running statement was stopped because its task was killed or timed out; its transaction
     was rolled back, so a retry starts from where the last committed run left off."""

@@ -490,3 +490,61 @@ def test_replacing_rows_by_locator_is_all_or_nothing(duck: Warehouse) -> None:
     assert len(_rows(duck, "SELECT * FROM core_ids")) == 5
     assert _rows(duck, "SELECT * FROM core_ids_retracted") == []
     assert _rows(duck, "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'nexus%'") == []
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_warehouse_failure_in_the_source_layer_is_retried_not_blamed_on_the_data(
+    backend: Backend, mini_project: Path
+) -> None:
+    """A source SELECT stopped by the warehouse rather than by its SQL or data (here: another
+    session holds a lock on the raw table past the task's lock_timeout) fails with a retryable
+    error, writes nothing and keeps the watermark; the retry then loads the batch."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from conftest import postgres_connect
+
+    from airflow_provider_nexus.errors import WarehouseStatementError
+
+    wh, config = _setup(backend, mini_project)
+    run = _run(1)
+    source = config.sources[0]
+    load_source(wh, source, config.schemas, config.resolved_data_dir(), dt.timedelta(0), run)
+    engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
+    blocker = postgres_connect()
+    blocker.autocommit = False
+    blocker.execute(f"LOCK TABLE {wh.dialect.table(config.schemas.raw, 'shop__orders')} IN ACCESS EXCLUSIVE MODE")
+    wh.execute("SET lock_timeout = '200ms'")
+    try:
+        with pytest.raises(WarehouseStatementError, match=r"source 'shop', model 'events'.*lock timeout") as failed:
+            build_source(wh, engine, source, config.entity_types, config.schemas, run)
+    finally:
+        blocker.close()  # ends its transaction, and the lock with it
+    assert not isinstance(failed.value, AirflowFailException)  # Airflow retries it
+    assert "a retry may succeed" in str(failed.value)
+    assert StateStore(wh, config.schemas.core).get("shop", "source") is None
+    assert build_source(wh, engine, source, config.entity_types, config.schemas, run)["models"]["events"]["written"]
+
+
+def test_driver_errors_are_told_apart_by_whether_a_retry_can_help(backend: Backend) -> None:
+    """Real errors of each engine: a missing column is the SQL's fault; running out of memory
+    (DuckDB) or a server-side statement timeout (PostgreSQL) is the warehouse's."""
+    wh, _ = backend
+    d = wh.dialect
+
+    def error_of(sql: str) -> Exception:
+        with pytest.raises(Exception) as caught:
+            wh.execute(sql)
+        return caught.value
+
+    assert d.is_permanent_error(error_of("SELECT no_such_column FROM (SELECT 1 AS x) t"))
+    assert d.is_permanent_error(error_of("SELECT CAST('not-a-date' AS TIMESTAMP)"))
+    if d.name == "postgres":
+        wh.execute("SET statement_timeout = '100ms'")
+        transient = error_of("SELECT pg_sleep(5)")
+        wh.execute("RESET statement_timeout")
+    else:
+        wh.execute("SET memory_limit = '2MB'")
+        wh.execute("SET threads = 1")
+        transient = error_of("SELECT i, md5(CAST(i AS VARCHAR)) AS h FROM range(3000000) r(i) ORDER BY h")
+        wh.execute("RESET memory_limit")
+        wh.execute("RESET threads")
+    assert not d.is_permanent_error(transient), type(transient).__mro__

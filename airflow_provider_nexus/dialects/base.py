@@ -304,6 +304,18 @@ class Dialect:
         """Turn driver errors that need a clearer story (locks, missing objects) into ours."""
         yield
 
+    #: Driver exception classes, by name anywhere in an error's class hierarchy, that mean the
+    #: SQL or the data is at fault, so a retry cannot help (PEP 249's classes for those, which
+    #: the DuckDB, psycopg, Snowflake and Databricks drivers all use). A lost connection, a
+    #: deadlock, a timeout or a resource limit (OperationalError and the rest) is worth a retry.
+    permanent_error_classes: ClassVar[frozenset[str]] = frozenset(
+        {"ProgrammingError", "DataError", "IntegrityError", "NotSupportedError"}
+    )
+
+    def is_permanent_error(self, exc: BaseException) -> bool:
+        """True if retrying the statement that raised `exc` cannot succeed."""
+        return any(cls.__name__ in self.permanent_error_classes for cls in type(exc).__mro__)
+
     def cancel(self, connection: Any) -> bool:
         """Ask the engine to stop the statement running on `connection`; True if asked.
 

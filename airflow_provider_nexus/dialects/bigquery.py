@@ -86,6 +86,9 @@ class BigQueryDialect(Dialect):
     supports_create_or_replace: ClassVar[bool] = True
     transactional_ddl: ClassVar[bool] = False
     quote_char: ClassVar[str] = "`"
+    #: a job's errors are google.api_core's HTTP errors: 400 is an invalid query or value, 404 a
+    #: missing table; 403 may be a rate limit and 5xx a service error, both worth a retry
+    permanent_error_classes: ClassVar[frozenset[str]] = frozenset({"BadRequest", "NotFound"})
     timestamp_type: ClassVar[str] = "TIMESTAMP"
     text_type: ClassVar[str] = "STRING"
     bigint_type: ClassVar[str] = "INT64"

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from airflow_provider_nexus.errors import NexusError, WarehouseStatementError
 from airflow_provider_nexus.warehouse import Warehouse
 
 #: Standard columns of the source and core models, with their types (names of Dialect attributes).
@@ -107,6 +108,20 @@ class PendingWrites:
             except Exception:  # a broken session must not hide the error that broke it
                 pass
         self._temp_tables.clear()
+
+
+def statement_failure(
+    wh: Warehouse, exc: Exception, permanent: type[NexusError], message: str, *, also_permanent: tuple[type, ...] = ()
+) -> NexusError:
+    """The error to raise for `exc`, a driver's error that ended the statement `message` describes.
+
+    `permanent` (a fail-fast error) when the SQL or the data is at fault, which a retry cannot
+    fix; otherwise a WarehouseStatementError, which Airflow retries. Let errors of ours
+    (NexusError: a cancelled statement, say) through before calling this.
+    """
+    if wh.dialect.is_permanent_error(exc) or isinstance(exc, also_permanent):
+        return permanent(message)
+    return WarehouseStatementError(f"{message} (the warehouse, not the data, failed: a retry may succeed)")
 
 
 def utcnow() -> dt.datetime:

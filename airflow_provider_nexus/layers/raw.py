@@ -17,8 +17,8 @@ from typing import Any
 
 from airflow_provider_nexus.config import RawFileTable, RawSourceTable, SchemasConfig, SourceConfig
 from airflow_provider_nexus.dialects.base import SOURCE_ROW, utc_naive
-from airflow_provider_nexus.errors import NexusConfigError, NexusDataError
-from airflow_provider_nexus.layers.common import PendingWrites, RunContext, iso
+from airflow_provider_nexus.errors import NexusConfigError, NexusDataError, NexusError
+from airflow_provider_nexus.layers.common import PendingWrites, RunContext, iso, statement_failure
 from airflow_provider_nexus.state import LoadedFile, StateStore
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -126,11 +126,14 @@ def _load_files(
     writes.temp_table(stage)
     try:
         wh.dialect.stage_files(wh, stage, [f.path for f in readable], spec.file_format(), SOURCE_FILE)
-    except NexusDataError:
+    except NexusError:
         raise
     except Exception as exc:
         names = ", ".join(Path(f.path).name for f in new_files[:5])
-        raise NexusDataError(f"source {source!r}, raw table {table!r}: cannot read files ({names}): {exc}") from exc
+        message = f"source {source!r}, raw table {table!r}: cannot read files ({names}): {exc}"
+        # a file the driver or a Python reader cannot parse (ValueError: bad UTF-8, Arrow's
+        # invalid data) is the data's fault; a file gone or a connection lost is worth a retry
+        raise statement_failure(wh, exc, NexusDataError, message, also_permanent=(ValueError,)) from exc
     d = wh.dialect
     # Per-file row counts for the ledger, before de-duplication.
     counts = dict(wh.fetchall(f"SELECT {d.quote(SOURCE_FILE)}, count(*) FROM {d.quote(stage)} GROUP BY 1"))
@@ -169,6 +172,8 @@ def _load_table(
         try:
             schema_name = str(wh.scalar("SELECT current_schema()"))
         except Exception as exc:
+            if isinstance(exc, NexusError) or not d.is_permanent_error(exc):
+                raise  # the session failed, not the question: a retry may succeed
             raise NexusConfigError(
                 f"source {source.name!r}, raw table {table!r}: name the landed table's schema "
                 f"(schema.table); this {d.name} session has no current schema to find {spec.table} in"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
-from airflow_provider_nexus.errors import NexusDataError, NexusTemplateError
+from airflow_provider_nexus.errors import NexusDataError, NexusError, NexusTemplateError
 from airflow_provider_nexus.layers.common import (
     EVENT_CHILD_MODELS,
     MODEL_COLUMNS,
@@ -23,6 +23,7 @@ from airflow_provider_nexus.layers.common import (
     iso,
     replace_model_rows,
     sql_type,
+    statement_failure,
 )
 from airflow_provider_nexus.layers.raw import INGESTED_AT, raw_table_name
 from airflow_provider_nexus.state import StateStore
@@ -142,8 +143,10 @@ def _stage_model(
     writes.temp_table(raw_stage)
     try:
         wh.execute(d.create_temp_table_as(raw_stage, f"SELECT * FROM ({select_sql}) AS m"))
+    except NexusError:
+        raise
     except Exception as exc:
-        raise NexusDataError(f"{where}: the rendered SELECT failed: {exc}") from exc
+        raise statement_failure(wh, exc, NexusDataError, f"{where}: the rendered SELECT failed: {exc}") from exc
     have = wh.relation_columns(d.quote(raw_stage))
     expected = [name for name, _ in MODEL_COLUMNS[model]]
     missing = [c for c in expected if c not in have]
@@ -158,9 +161,14 @@ def _stage_model(
     )
     try:
         wh.execute(d.create_temp_table_as(stage, f"SELECT {casts} FROM {d.quote(raw_stage)}"))
+    except NexusError:
+        raise
     except Exception as exc:
-        raise NexusDataError(
-            f"{where}: a column has a value of the wrong type (for example a malformed timestamp): {exc}"
+        raise statement_failure(
+            wh,
+            exc,
+            NexusDataError,
+            f"{where}: a column has a value of the wrong type (for example a malformed timestamp): {exc}",
         ) from exc
     stage_q = d.quote(stage)
     _check_ids(wh, stage_q, where)
