@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ LAYERS = ("raw", "source", "core", "resolution", "final")
 
 
 class NexusConfigWarning(UserWarning):
-    """A pipeline file could not be turned into a DAG (shown as a DAG warning by Airflow)."""
+    """A pipeline file could not be turned into a DAG (its config-error DAG shows why)."""
 
 
 def asset_for(config: PipelineConfig, table: str) -> Asset:
@@ -207,32 +208,68 @@ def _doc(config: PipelineConfig) -> str:
 def load_dags(directory: str | Path, strict: bool | None = None) -> dict[str, DAG]:
     """One DAG per *.yml / *.yaml file. A broken file never hides the others.
 
-    Errors are logged and raised as warnings (Airflow shows them as DAG warnings); in strict mode
-    (``[nexus] strict_loading = True`` or ``strict=True``) they are raised after every file was
-    tried, so CI sees an import error.
+    A broken file is logged, raised as a warning and stands in the DAG list as a config-error DAG
+    (`config_error_dag`) that shows the error: Airflow keeps no warnings of a parse, and an import
+    error would hide every DAG of this folder. In strict mode (``[nexus] strict_loading = True``
+    or ``strict=True``) the errors are raised after every file was tried, an import error for CI.
     """
     if strict is None:
         strict = _strict_from_airflow_config()
     folder = Path(directory)
     dags: dict[str, DAG] = {}
-    errors: list[str] = []
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
     dag_files: dict[str, Path] = {}
+    broken: dict[Path, str] = {}
     for file in files:
         try:
             config = load_config(file)
             claim_dag_id(dag_files, config, file)
             dags[config.dag_id] = build_dag(config)
         except NexusConfigError as exc:
-            errors.append(str(exc))
+            broken[file] = str(exc)
         except Exception as exc:  # a bug or an Airflow error must still not hide the other DAGs
-            errors.append(f"{file}: {type(exc).__name__}: {exc}")
-    for message in errors:
+            broken[file] = f"{file}: {type(exc).__name__}: {exc}"
+    for message in broken.values():
         log.error("Nexus config error:\n%s", message)
         warnings.warn(message, NexusConfigWarning, stacklevel=2)
-    if errors and strict:
-        raise NexusConfigError("\n".join(errors))
+    if broken and strict:
+        raise NexusConfigError("\n".join(broken.values()))
+    for file, message in broken.items():
+        error_dag = config_error_dag(file, message)
+        if error_dag.dag_id not in dags:
+            dags[error_dag.dag_id] = error_dag
     return dags
+
+
+#: dag_id prefix of the DAGs that stand in for broken config files
+CONFIG_ERROR_PREFIX = "nexus_config_error__"
+
+
+def config_error_dag(file: Path, message: str) -> DAG:
+    """A DAG named after a broken config file that shows its error in the DAG list and its docs;
+    never scheduled, and its one task fails with the error if someone triggers it."""
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", file.stem)
+    with DAG(
+        dag_id=CONFIG_ERROR_PREFIX + stem,
+        schedule=None,
+        description=f"Broken Nexus config {file.name}: {message.splitlines()[0]}"[:500],
+        doc_md=f"The Nexus pipeline config `{file}` could not be loaded, so its DAG is missing. "
+        f"Fix the file (check it with `nexus validate`); this DAG then goes away.\n\n```\n{message}\n```",
+        tags=["nexus", "nexus-config-error"],
+    ) as dag:
+        PythonOperator(
+            task_id="config_error",
+            python_callable=_raise_config_error,
+            op_args=[message],
+            retries=0,
+        )
+    return dag
+
+
+def _raise_config_error(message: str) -> None:
+    raise NexusConfigError(message)
 
 
 def _strict_from_airflow_config() -> bool:

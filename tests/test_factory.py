@@ -89,9 +89,40 @@ def test_broken_file_does_not_hide_the_others(tmp_path: Path, mini_project: Path
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dags = load_dags(folder, strict=False)
-    assert sorted(dags) == ["nexus_mini", "nexus_mini_2"]
+    assert sorted(dags) == ["nexus_config_error__b_broken", "nexus_mini", "nexus_mini_2"]
     messages = [str(w.message) for w in caught if issubclass(w.category, NexusConfigWarning)]
     assert len(messages) == 1 and "b_broken.yml:" in messages[0] and "did you mean 'persons'?" in messages[0]
+
+
+def test_a_broken_file_stands_in_the_dag_list_with_its_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mini_project: Path
+) -> None:
+    """Airflow 3 stores no warning raised while a DAG file is parsed, and an import error would
+    hide the good DAGs of the folder too: the broken file gets a DAG of its own that shows the
+    error. Parsed here by Airflow's DagBag and serialized as the DAG processor does."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    configs = _configs(tmp_path, mini_project)
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "nexus_dags.py").write_text(
+        f"from airflow_provider_nexus.factory import load_dags\nglobals().update(load_dags({str(configs)!r}))\n"
+    )
+    monkeypatch.setenv("NEXUS_STRICT_LOADING", "false")
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors
+    assert sorted(bag.dags) == ["nexus_config_error__b_broken", "nexus_mini", "nexus_mini_2"]
+    error_dag = bag.dags["nexus_config_error__b_broken"]
+    assert "b_broken.yml" in (error_dag.description or "")
+    assert "unknown key 'persns' (did you mean 'persons'?)" in (error_dag.doc_md or "")
+    assert "nexus-config-error" in error_dag.tags
+    assert type(error_dag.timetable).__name__ == "NullTimetable"  # never scheduled
+    assert DagSerialization.to_dict(error_dag)
+    # a trigger by hand fails with the error, not with something unrelated
+    task = error_dag.get_task("config_error")
+    with pytest.raises(NexusConfigError, match="did you mean 'persons'"):
+        task.python_callable(*task.op_args)  # type: ignore[attr-defined]
 
 
 def test_strict_mode_raises_after_trying_every_file(tmp_path: Path, mini_project: Path) -> None:
