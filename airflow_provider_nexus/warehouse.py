@@ -50,6 +50,8 @@ class Warehouse:
         self.connection = connection
         self.hook = hook
         self.executed: list[str] = []
+        #: template name -> its rendered SQL, as this task ran it (`show_rendered`)
+        self.rendered: dict[str, str] = {}
         self._in_transaction = False
         #: a statement is waiting on the engine (cancel() has something to stop)
         self._running = False
@@ -273,3 +275,16 @@ class Warehouse:
 
     def executed_sql(self) -> str:
         return ";\n\n".join(self.executed) + (";" if self.executed else "")
+
+    def show_rendered(self, template: str, sql: str) -> None:
+        """Record `sql`, rendered from `template`, to be shown ahead of the statements (`shown_sql`)."""
+        self.rendered[template] = sql
+
+    def shown_sql(self) -> str:
+        """What a task shows as the SQL that ran: the rendered templates first (Airflow keeps only
+        the first `[core] max_templated_field_length` characters, 4096 by default), then every
+        statement in the order it ran."""
+        if not self.rendered:
+            return self.executed_sql()
+        templates = "\n\n".join(f"-- {name}\n{sql.strip()};" for name, sql in self.rendered.items())
+        return f"{templates}\n\n-- every statement this task ran, in order\n\n{self.executed_sql()}"

@@ -55,9 +55,14 @@ def test_operators_one_by_one(warehouse_conn: tuple[str, SchemasConfig, Any], mi
     assert summary["models"]["events"]["written"] == 5
     assert summary["models"]["identifiers"]["rejected"] == 4  # the empty email and phones
     assert "shop__orders" in source.compiled_sql
+    # the rendered templates come first, inside the 4096 characters Airflow keeps by default
+    assert source.compiled_sql.startswith("-- sources/shop/events.sql\n")
+    assert "-- sources/shop/identifiers.sql\n" in source.compiled_sql[:4096]
+    assert "-- every statement this task ran, in order" in source.compiled_sql
 
     core = NexusCoreOperator(task_id="core", sources=[SOURCE], entity_types=ENTITY_TYPES, **common)
     assert core.execute(_context("r1"))["models"]["identifiers"]["written"] == 16
+    assert core.compiled_sql.startswith("-- core/events.sql\n")
 
     for entity_type, expected in (("person", 3), ("group", 2)):
         resolution = NexusResolutionOperator(task_id=f"resolve_{entity_type}", entity_type=entity_type, **common)

@@ -196,7 +196,9 @@ def _stage_model(
         return {"written": 0, "rejected": 0}
     stage = f"nexus_core_{model}"
     writes.temp_table(stage)
-    wh.execute(d.create_temp_table_as(stage, render_core_model(engine, model, inputs, entity_types, run)))
+    select_sql = render_core_model(engine, model, inputs, entity_types, run)
+    wh.show_rendered(f"core/{model}.sql", select_sql)
+    wh.execute(d.create_temp_table_as(stage, select_sql))
     aside = set_aside_rejects(wh, writes, stage, model, "source", _UNUSABLE.get(model, []), rejected, run)
     events = aside.events
     if model in EVENT_CHILD_MODELS and batch_events is not None:

@@ -308,6 +308,8 @@ class _Final:
         """Build every table under a staging name, then publish them all at once."""
         d, wh, schemas = self.d, self.wh, self.schemas
         statements = self.render(staged=True)
+        for table, select_sql in statements.items():
+            wh.show_rendered(f"final: {table}", select_sql)
         counts: dict[str, int] = {}
         built: list[str] = []
         try:
@@ -369,6 +371,7 @@ class _Final:
             )
             written: dict[str, int] = {}
             for table, select_sql in selects.items():
+                wh.show_rendered(f"final (incremental): {table}", select_sql)
                 rows = self.scratch(writes, f"rows_{table}", select_sql)
                 if table != EDGE_ENTITIES:
                     written[table] = wh.count(rows)

@@ -100,6 +100,7 @@ def build_source(
             log.info("source %s has no %s template; it emits no %s", source.name, model, model)
             continue
         rendered[model] = render_source_model(engine, source, model, schemas, low, high)
+        wh.show_rendered(template_name(source.name, model), rendered[model])
     rejected = ensure_rejected_table(wh, schemas.source)
     writes = PendingWrites(wh)
     try:

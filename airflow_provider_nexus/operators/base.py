@@ -66,7 +66,7 @@ class NexusBaseOperator(BaseOperator):
                 yield wh
             finally:
                 self._open_warehouse = None
-                shown = wh.executed_sql()
+                shown = wh.shown_sql()
                 self.compiled_sql = shown if len(shown) <= MAX_SHOWN_SQL else shown[:MAX_SHOWN_SQL] + "\n-- (truncated)"
 
     def on_kill(self) -> None:
