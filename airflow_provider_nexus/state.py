@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 
 from airflow_provider_nexus.dialects.base import utc_naive
-from airflow_provider_nexus.errors import NexusBusyError
+from airflow_provider_nexus.errors import NexusBusyError, NexusError
 from airflow_provider_nexus.layers.common import utcnow
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -106,9 +107,21 @@ class StateStore:
         self.wh.execute(f"UPDATE {self.locks} SET acquired_at = {d.literal(now)} WHERE {mine}")
         return bool(self.wh.fetchall(f"SELECT 1 FROM {self.locks} WHERE {mine}"))
 
-    def _release(self, scope: str, run_id: str) -> None:
+    def _release(self, scope: str, run_id: str, attempts: int = 3) -> None:
         d = self.wh.dialect
-        self.wh.execute(f"DELETE FROM {self.locks} WHERE scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}")
+        sql = f"DELETE FROM {self.locks} WHERE scope = {d.literal(scope)} AND run_id = {d.literal(run_id)}"
+        for attempt in range(attempts):
+            try:
+                self.wh.execute(sql)
+                return
+            except NexusError:
+                raise  # the session was stopped or cancelled: trying again cannot help
+            except Exception:
+                # warehouses that refuse concurrent DML on one table (BigQuery, Delta without
+                # row-level concurrency) may refuse this beside another task's claim or renewal
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1 + attempt)
 
     def _acquire(self, scope: str, run_id: str, now: dt.datetime, attempts: int = 3) -> None:
         d = self.wh.dialect
@@ -127,7 +140,8 @@ class StateStore:
         rows = self.wh.fetchall(f"SELECT run_id, acquired_at FROM {self.locks} WHERE {where_scope}")
         others = [(holder, at) for holder, at in rows if holder != run_id]
         if not others:
-            if rows:
+            if rows:  # a retry of the same run: the claim's time restarts with it
+                self.renew(scope, run_id, now)
                 return
             if attempts <= 0:  # released and re-taken as fast as we look: let the task retry
                 raise NexusBusyError(f"{scope} could not be claimed (contended); this task will retry.")
@@ -135,10 +149,13 @@ class StateStore:
         if len(others) < len(rows):  # we raced another run: withdraw, never hold together
             self.wh.execute(f"DELETE FROM {self.locks} WHERE {where_scope} AND run_id = {d.literal(run_id)}")
         holder_run, acquired_at = min(others, key=lambda row: str(row[0]))
-        if len(others) == 1 and acquired_at is not None and _as_datetime(acquired_at) < now - LOCK_TIMEOUT:
+        stale_before = now - LOCK_TIMEOUT
+        if len(others) == 1 and acquired_at is not None and _as_datetime(acquired_at) < stale_before:
+            # still stale at the update: a renewal that landed since the read keeps the claim
             self.wh.execute(
                 f"UPDATE {self.locks} SET run_id = {d.literal(run_id)}, acquired_at = {d.literal(now)} "
-                f"WHERE {where_scope} AND run_id = {d.literal(holder_run)}"
+                f"WHERE {where_scope} AND run_id = {d.literal(holder_run)} "
+                f"AND acquired_at < {d.literal(stale_before)}"
             )
             if [r[0] for r in self.wh.fetchall(f"SELECT run_id FROM {self.locks} WHERE {where_scope}")] == [run_id]:
                 return
@@ -213,32 +230,50 @@ def renewing(
 ) -> Iterator[None]:
     """Renew `run_id`'s claim on `scope` every `every` (LOCK_RENEWAL) while the body runs.
 
-    Each renewal opens a connection of its own (the task's connection is busy with its
-    statements and is not shared across threads) and commits at once. A renewal that fails is
-    logged and tried again at the next tick. One that finds the claim held by another run (it was
-    not renewed for LOCK_TIMEOUT and was taken over) calls `on_lost` with the reason and stops:
-    the task must write no more.
+    The renewals run on a thread with a connection of their own (the task's connection is busy
+    with its statements and is not shared across threads), opened at the first renewal and
+    opened again after an error; each renewal commits at once. `on_lost` is called with the
+    reason, and the renewals stop, when the task must write no more: a renewal finds the claim
+    no longer this run's (it went unrenewed for LOCK_TIMEOUT and another run took it), or the
+    renewals have failed for so long that the claim may be taken before the next one.
     """
     every = every or LOCK_RENEWAL
+    # the last moment a failed renewal may still be retried: one interval before the claim is stale
+    give_up_after = (LOCK_TIMEOUT - every).total_seconds()
     stop = threading.Event()
 
     def renew_until_stopped() -> None:
-        while not stop.wait(every.total_seconds()):
-            try:
-                with open_warehouse() as wh:
+        last_renewed = time.monotonic()
+        with ExitStack() as session:
+            wh: Warehouse | None = None
+            while not stop.wait(every.total_seconds()):
+                try:
+                    if wh is None:
+                        wh = session.enter_context(open_warehouse())
                     held = StateStore(wh, schema).renew(scope, run_id, utcnow())
-            except Exception:
-                log.warning(
-                    "could not renew the claim on %s for run %r; trying again in %s",
-                    scope,
-                    run_id,
-                    every,
-                    exc_info=True,
-                )
-                continue
-            if not held:
-                on_lost(f"its claim on {scope} was taken over by another run (not renewed for {LOCK_TIMEOUT})")
-                return
+                except Exception:
+                    wh = None
+                    try:
+                        session.close()  # open a fresh connection for the next try
+                    except Exception:
+                        log.debug("closing the renewal connection failed", exc_info=True)
+                    if time.monotonic() - last_renewed >= give_up_after:
+                        if not stop.is_set():
+                            on_lost(f"its claim on {scope} could not be renewed for {LOCK_TIMEOUT - every}")
+                        return
+                    log.warning(
+                        "could not renew the claim on %s for run %r; trying again in %s",
+                        scope,
+                        run_id,
+                        every,
+                        exc_info=True,
+                    )
+                    continue
+                if not held:
+                    if not stop.is_set():  # not a claim this run has just released
+                        on_lost(f"its claim on {scope} is no longer held by this run (another run took it over)")
+                    return
+                last_renewed = time.monotonic()
 
     renewer = threading.Thread(target=renew_until_stopped, name=f"nexus-claim-{scope}", daemon=True)
     renewer.start()

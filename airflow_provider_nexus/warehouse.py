@@ -155,6 +155,11 @@ class Warehouse:
             raise
         else:
             self._cancelled_because = None  # the statement ended before the cancel reached it
+            if self._stopped_because is not None and shown != "ROLLBACK":
+                # stop() came as the statement started, too early for the engine to cancel it
+                raise WarehouseCancelledError(
+                    f"the task stopped after this {self.dialect.name} statement because {self._stopped_because}"
+                )
         finally:
             self._running = False
             if watchdog is not None:
@@ -246,7 +251,14 @@ class Warehouse:
                 log.warning("ROLLBACK failed after an error", exc_info=True)
             raise
         self._in_transaction = False
-        self._run("COMMIT", None)
+        try:
+            self._run("COMMIT", None)
+        except BaseException:
+            try:  # a refused COMMIT (a stopped session) must not leave the transaction open
+                self._run("ROLLBACK", None)
+            except Exception:
+                log.warning("ROLLBACK failed after a failed COMMIT", exc_info=True)
+            raise
 
     # -- catalog ---------------------------------------------------------------------------
     def ensure_schema(self, schema: str) -> None:

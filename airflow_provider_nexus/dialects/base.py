@@ -58,6 +58,9 @@ class Dialect:
     #: A timeout's SIGALRM may not stop a running statement (DuckDB runs some to their end and
     #: only then reports the interruption), so a watchdog thread cancels it when the alarm is due.
     needs_alarm_watchdog: ClassVar[bool] = False
+    #: A running task renews its claims (`state.renewing`) so that no other run's task enters
+    #: while it runs; False where the engine itself keeps other processes out meanwhile.
+    renews_claims: ClassVar[bool] = True
     quote_char: ClassVar[str] = '"'
     timestamp_type: ClassVar[str] = "TIMESTAMP"
     text_type: ClassVar[str] = "VARCHAR"

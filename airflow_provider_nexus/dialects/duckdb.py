@@ -31,6 +31,9 @@ class DuckDBDialect(Dialect):
     double_type: ClassVar[str] = "DOUBLE"
     row_locator: ClassVar[str | None] = "rowid"
     needs_alarm_watchdog: ClassVar[bool] = True
+    #: a database file admits one writing process, held by a task for its whole run, so no
+    #: other run's task can enter meanwhile (and an in-memory database has no other session)
+    renews_claims: ClassVar[bool] = False
     #: How long to wait for another process's write lock on the database file.
     lock_timeout_seconds: ClassVar[float] = 60.0
 

@@ -122,11 +122,12 @@ class NexusBaseOperator(BaseOperator):
         # the DAG as well as the run: two DAGs of one config share scheduled run ids
         dag_id = self.dag_id if self.has_dag() else "adhoc"
         holder = f"{dag_id}/{run.run_id}"
-        with (
-            state.lock(scope, holder, run.now),
-            renewing(lambda: Warehouse.open(self.conn_id, wh.dialect), self.schemas.core, scope, holder, wh.stop),
-        ):
-            yield
+        with state.lock(scope, holder, run.now):
+            if not wh.dialect.renews_claims:
+                yield
+                return
+            with renewing(lambda: Warehouse.open(self.conn_id, wh.dialect), self.schemas.core, scope, holder, wh.stop):
+                yield
 
 
 def _run_conf(context: Mapping[str, Any]) -> Mapping[str, Any]:
