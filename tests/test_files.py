@@ -29,3 +29,16 @@ def test_a_repeated_column_name_is_an_error(tmp_path: Path) -> None:
     path.write_text("order_id,email,Email\no1,a@x.org,b@x.org\n")
     with pytest.raises(NexusDataError, match=r"twice\.csv:1: column\(s\) 'email' appear more than once"):
         csv_header(str(path))
+
+
+def test_parquet_without_pyarrow_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow is an optional dependency (the `parquet` extra): without it, reading a Parquet
+    source is a config error that names the extra, not a retried failure of the warehouse."""
+    import sys
+
+    from airflow_provider_nexus.dialects.files import parquet_types
+    from airflow_provider_nexus.errors import NexusConfigError
+
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # what a missing package looks like
+    with pytest.raises(NexusConfigError, match=r"airflow-provider-nexus\[parquet\]"):
+        parquet_types(["x.parquet"], [], "VARCHAR")

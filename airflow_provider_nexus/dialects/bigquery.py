@@ -460,8 +460,9 @@ def _naive_utc(value: Any) -> Any:
 def _records(path: str, file_format: str, columns: list[str]) -> Iterator[dict[str, Any]]:
     """The rows of one file as {column: value}, aligned on `columns` (absent columns are NULL)."""
     if file_format == "parquet":
-        import pyarrow.parquet as pq
+        from airflow_provider_nexus.dialects.files import parquet_module
 
+        pq = parquet_module()
         for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000):
             data = {name.lower(): batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
             for i in range(batch.num_rows):

@@ -9,7 +9,18 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow_provider_nexus.dialects.base import SOURCE_ROW
-from airflow_provider_nexus.errors import NexusDataError
+from airflow_provider_nexus.errors import NexusConfigError, NexusDataError
+
+
+def parquet_module() -> Any:
+    """pyarrow.parquet, which reading Parquet files in Python needs (every dialect but DuckDB)."""
+    try:
+        import pyarrow.parquet
+    except ImportError as exc:
+        raise NexusConfigError(
+            "reading Parquet source files needs pyarrow: pip install 'airflow-provider-nexus[parquet]'"
+        ) from exc
+    return pyarrow.parquet
 
 
 def csv_header(path: str) -> list[str]:
@@ -71,7 +82,7 @@ def json_text(value: Any) -> str | None:
 def parquet_types(paths: Sequence[str], arrow_types: Sequence[tuple[str, str]], fallback: str) -> dict[str, str]:
     """Column -> SQL type from the files' schemas: the first family of `arrow_types` (a
     ``pyarrow.types.is_*`` name and the dialect's type) that matches, else `fallback`."""
-    import pyarrow.parquet as pq
+    pq = parquet_module()
     import pyarrow.types as pat
 
     types: dict[str, str] = {}
@@ -102,8 +113,7 @@ def column_types(
 
 
 def parquet_rows(path: str, columns: list[str]) -> Iterator[list[Any]]:
-    import pyarrow.parquet as pq
-
+    pq = parquet_module()
     table = pq.read_table(path)
     names = {n.lower(): n for n in table.column_names}
     for batch in table.to_batches(max_chunksize=50_000):

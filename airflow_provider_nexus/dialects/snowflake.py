@@ -205,8 +205,9 @@ class SnowflakeDialect(Dialect):
 
 
 def _parquet_frame(path: str, columns: list[str]) -> Any:
-    import pyarrow.parquet as pq
+    from airflow_provider_nexus.dialects.files import parquet_module
 
+    pq = parquet_module()
     df = pq.read_table(path).to_pandas()
     df.columns = [str(c).lower() for c in df.columns]
     for c in columns:
