@@ -47,7 +47,8 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "False",
                     },
                     "configs_dir": {
-                        "description": "Folder of pipeline YAML files read by dags/nexus_dags.py.",
+                        "description": "Folder of pipeline YAML files that load_dags() reads "
+                        "(NEXUS_CONFIGS_DIR overrides it; default: <dags_folder>/configs).",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "/opt/airflow/dags/configs",

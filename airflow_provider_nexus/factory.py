@@ -205,8 +205,9 @@ def _doc(config: PipelineConfig) -> str:
     return f"Nexus pipeline built from {origin}.\n\nSources: {sources}. Entity types: {types}."
 
 
-def load_dags(directory: str | Path, strict: bool | None = None) -> dict[str, DAG]:
-    """One DAG per *.yml / *.yaml file. A broken file never hides the others.
+def load_dags(directory: str | Path | None = None, strict: bool | None = None) -> dict[str, DAG]:
+    """One DAG per *.yml / *.yaml file of `directory` (default: `configs_dir()`). A broken file
+    never hides the others.
 
     A broken file is logged, raised as a warning and stands in the DAG list as a config-error DAG
     (`config_error_dag`) that shows the error: Airflow keeps no warnings of a parse, and an import
@@ -215,7 +216,7 @@ def load_dags(directory: str | Path, strict: bool | None = None) -> dict[str, DA
     """
     if strict is None:
         strict = _strict_from_airflow_config()
-    folder = Path(directory)
+    folder = Path(directory) if directory is not None else configs_dir()
     dags: dict[str, DAG] = {}
     files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
     dag_files: dict[str, Path] = {}
@@ -270,6 +271,28 @@ def config_error_dag(file: Path, message: str) -> DAG:
 
 def _raise_config_error(message: str) -> None:
     raise NexusConfigError(message)
+
+
+def configs_dir(default: str | Path | None = None) -> Path:
+    """Where the pipeline files are: NEXUS_CONFIGS_DIR, else ``[nexus] configs_dir``, else
+    `default`, else the ``configs`` folder in Airflow's DAG folder (``<dags_folder>/configs``)."""
+    import os
+
+    configured = os.environ.get("NEXUS_CONFIGS_DIR")
+    if configured:
+        return Path(configured)
+    try:
+        from airflow.configuration import conf
+
+        configured = conf.get("nexus", "configs_dir", fallback="") or None
+        if not configured and default is None:
+            configured = str(Path(conf.get("core", "dags_folder")) / "configs")
+    except Exception as exc:
+        if default is None:
+            raise NexusConfigError(
+                "no folder of pipeline files: set NEXUS_CONFIGS_DIR or [nexus] configs_dir, or pass one to load_dags"
+            ) from exc
+    return Path(configured or str(default))
 
 
 def _strict_from_airflow_config() -> bool:

@@ -5,22 +5,10 @@ Parsing this file reads YAML and builds tasks only: no database connection, no S
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from airflow_provider_nexus.factory import load_dags
+from airflow_provider_nexus.factory import configs_dir, load_dags
 
-
-def _configs_dir() -> Path:
-    configured = os.environ.get("NEXUS_CONFIGS_DIR")
-    if not configured:
-        try:
-            from airflow.configuration import conf
-
-            configured = conf.get("nexus", "configs_dir", fallback="") or None
-        except Exception:
-            configured = None
-    return Path(configured) if configured else Path(__file__).parent / "configs"
-
-
-globals().update(load_dags(_configs_dir()))
+# A deployment that installs the package needs only `globals().update(load_dags())`; this
+# repository's pipeline files sit beside this file unless the settings name another folder.
+globals().update(load_dags(configs_dir(default=Path(__file__).parent / "configs")))

@@ -179,3 +179,23 @@ def test_dagbag_imports_the_repo_dags_without_errors(monkeypatch: pytest.MonkeyP
     bag = DagBag(dag_folder=str(folder))
     assert not bag.import_errors
     assert "nexus_demo" in bag.dags
+
+
+def test_load_dags_finds_the_pipeline_folder_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mini_project: Path
+) -> None:
+    """A deployment's DAG file is `globals().update(load_dags())`: the folder comes from
+    NEXUS_CONFIGS_DIR, else [nexus] configs_dir, else <dags_folder>/configs."""
+    from airflow_provider_nexus.factory import configs_dir
+
+    folder = _configs(tmp_path, mini_project)
+    (folder / "b_broken.yml").unlink()
+    monkeypatch.delenv("NEXUS_CONFIGS_DIR", raising=False)
+    monkeypatch.setenv("AIRFLOW__NEXUS__CONFIGS_DIR", "")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))  # the folder is named `configs`
+    assert configs_dir() == folder
+    assert sorted(load_dags(strict=True)) == ["nexus_mini", "nexus_mini_2"]
+    monkeypatch.setenv("AIRFLOW__NEXUS__CONFIGS_DIR", str(tmp_path / "elsewhere"))
+    assert configs_dir() == tmp_path / "elsewhere"
+    monkeypatch.setenv("NEXUS_CONFIGS_DIR", str(folder))
+    assert configs_dir(default=tmp_path / "unused") == folder
