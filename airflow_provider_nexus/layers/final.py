@@ -348,16 +348,12 @@ class _Final:
                 writes.cleanup()
                 return None
             # edge entities and traits were computed with the change sets; participants read the
-            # core rows of the changed events, entities and memberships those of the changed entities
+            # core rows of the changed events (which the changed entities' rows include), entities
+            # and memberships those of the changed entities, and all of them the staged map rows
             selects = {
                 EDGE_ENTITIES: f"SELECT * FROM {changed['edge_entities']}",
                 "nexus_entity_traits": f"SELECT * FROM {changed['new_traits']}",
             }
-            selects |= self.render(
-                changed=changed,
-                only=["nexus_event_participants"],
-                core_rows={"identifiers": changed["identifiers_of_changes"]},
-            )
             # every changed event was loaded since the previous build (or is gone): the cut
             # skips old rows by their load time, which engines with zone maps read past
             core_events = f"(SELECT * FROM {self.core['events']} WHERE {self.loaded_since(prev)})"
