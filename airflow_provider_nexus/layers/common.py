@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from airflow_provider_nexus.errors import NexusError, WarehouseStatementError
@@ -110,18 +111,23 @@ class PendingWrites:
         self._temp_tables.clear()
 
 
-def statement_failure(
-    wh: Warehouse, exc: Exception, permanent: type[NexusError], message: str, *, also_permanent: tuple[type, ...] = ()
-) -> NexusError:
-    """The error to raise for `exc`, a driver's error that ended the statement `message` describes.
-
-    `permanent` (a fail-fast error) when the SQL or the data is at fault, which a retry cannot
-    fix; otherwise a WarehouseStatementError, which Airflow retries. Let errors of ours
-    (NexusError: a cancelled statement, say) through before calling this.
-    """
-    if wh.dialect.is_permanent_error(exc) or isinstance(exc, also_permanent):
-        return permanent(message)
-    return WarehouseStatementError(f"{message} (the warehouse, not the data, failed: a retry may succeed)")
+@contextmanager
+def failures_told_apart(
+    wh: Warehouse, permanent: type[NexusError], what: str, *, also_permanent: tuple[type, ...] = ()
+) -> Iterator[None]:
+    """Raise a driver's error from the block as `permanent` (a fail-fast error) when the SQL or
+    the data is at fault, which a retry cannot fix, else as a WarehouseStatementError, which
+    Airflow retries; either way "`what`: <the driver's message>". Errors of ours (NexusError: a
+    cancelled statement, a file's bad line) pass through as they are."""
+    try:
+        yield
+    except NexusError:
+        raise
+    except Exception as exc:
+        message = f"{what}: {exc}"
+        if wh.dialect.is_permanent_error(exc) or isinstance(exc, also_permanent):
+            raise permanent(message) from exc
+        raise WarehouseStatementError(f"{message} (the warehouse, not the data, failed: a retry may succeed)") from exc
 
 
 def utcnow() -> dt.datetime:

@@ -18,7 +18,7 @@ from typing import Any
 from airflow_provider_nexus.config import RawFileTable, RawSourceTable, SchemasConfig, SourceConfig
 from airflow_provider_nexus.dialects.base import SOURCE_ROW, utc_naive
 from airflow_provider_nexus.errors import NexusConfigError, NexusDataError, NexusError
-from airflow_provider_nexus.layers.common import PendingWrites, RunContext, iso, statement_failure
+from airflow_provider_nexus.layers.common import PendingWrites, RunContext, failures_told_apart, iso
 from airflow_provider_nexus.state import LoadedFile, StateStore
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -124,16 +124,16 @@ def _load_files(
         return result
     stage = f"nexus_stage_{source}__{table}"
     writes.temp_table(stage)
-    try:
+    names = ", ".join(Path(f.path).name for f in new_files[:5])
+    # a file the driver or a Python reader cannot parse (ValueError: bad UTF-8, Arrow's invalid
+    # data) is the data's fault; a file gone or a connection lost is worth a retry
+    with failures_told_apart(
+        wh,
+        NexusDataError,
+        f"source {source!r}, raw table {table!r}: cannot read files ({names})",
+        also_permanent=(ValueError,),
+    ):
         wh.dialect.stage_files(wh, stage, [f.path for f in readable], spec.file_format(), SOURCE_FILE)
-    except NexusError:
-        raise
-    except Exception as exc:
-        names = ", ".join(Path(f.path).name for f in new_files[:5])
-        message = f"source {source!r}, raw table {table!r}: cannot read files ({names}): {exc}"
-        # a file the driver or a Python reader cannot parse (ValueError: bad UTF-8, Arrow's
-        # invalid data) is the data's fault; a file gone or a connection lost is worth a retry
-        raise statement_failure(wh, exc, NexusDataError, message, also_permanent=(ValueError,)) from exc
     d = wh.dialect
     # Per-file row counts for the ledger, before de-duplication.
     counts = dict(wh.fetchall(f"SELECT {d.quote(SOURCE_FILE)}, count(*) FROM {d.quote(stage)} GROUP BY 1"))

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
-from airflow_provider_nexus.errors import NexusDataError, NexusError, NexusTemplateError
+from airflow_provider_nexus.errors import NexusDataError, NexusTemplateError
 from airflow_provider_nexus.layers.common import (
     EVENT_CHILD_MODELS,
     MODEL_COLUMNS,
     PendingWrites,
     RunContext,
     ensure_model_table,
+    failures_told_apart,
     iso,
     replace_model_rows,
     sql_type,
-    statement_failure,
 )
 from airflow_provider_nexus.layers.raw import INGESTED_AT, raw_table_name
 from airflow_provider_nexus.state import StateStore
@@ -142,12 +142,8 @@ def _stage_model(
     where = f"source {source.name!r}, model {model!r} ({template_name(source.name, model)})"
     raw_stage = f"nexus_src_{source.name}_{model}_raw"
     writes.temp_table(raw_stage)
-    try:
+    with failures_told_apart(wh, NexusDataError, f"{where}: the rendered SELECT failed"):
         wh.execute(d.create_temp_table_as(raw_stage, f"SELECT * FROM ({select_sql}) AS m"))
-    except NexusError:
-        raise
-    except Exception as exc:
-        raise statement_failure(wh, exc, NexusDataError, f"{where}: the rendered SELECT failed: {exc}") from exc
     have = wh.relation_columns(d.quote(raw_stage))
     expected = [name for name, _ in MODEL_COLUMNS[model]]
     missing = [c for c in expected if c not in have]
@@ -160,17 +156,9 @@ def _stage_model(
     casts = ", ".join(
         f"CAST({d.quote(name)} AS {sql_type(wh, kind)}) AS {d.quote(name)}" for name, kind in MODEL_COLUMNS[model]
     )
-    try:
+    wrong_type = f"{where}: a column has a value of the wrong type (for example a malformed timestamp)"
+    with failures_told_apart(wh, NexusDataError, wrong_type):
         wh.execute(d.create_temp_table_as(stage, f"SELECT {casts} FROM {d.quote(raw_stage)}"))
-    except NexusError:
-        raise
-    except Exception as exc:
-        raise statement_failure(
-            wh,
-            exc,
-            NexusDataError,
-            f"{where}: a column has a value of the wrong type (for example a malformed timestamp): {exc}",
-        ) from exc
     stage_q = d.quote(stage)
     _check_ids(wh, stage_q, where)
     _check_contract(wh, stage_q, model, source, entity_types, where)
