@@ -134,7 +134,7 @@ def build_core(
                 wh, writes, engine, model, sources, windows, entity_types, schemas, rejected, run, batch_events
             )
             if model == "events" and summary["models"][model]["written"]:
-                batch_events = wh.dialect.quote("nexus_core_events")
+                batch_events = wh.dialect.quote(_stage_table("events"))
     except BaseException:
         writes.cleanup()
         raise
@@ -194,7 +194,7 @@ def _stage_model(
         writes.sql(f"DELETE FROM {target} WHERE source IN ({refreshed})")
     if not inputs:
         return {"written": 0, "rejected": 0}
-    stage = f"nexus_core_{model}"
+    stage = _stage_table(model)
     writes.temp_table(stage)
     select_sql = render_core_model(engine, model, inputs, entity_types, run)
     wh.show_rendered(f"core/{model}.sql", select_sql)
@@ -213,6 +213,11 @@ def _stage_model(
         retracted = Retraction(table, run.now)
     writes.call(lambda: replace_model_rows(wh, model, target, d.quote(stage), columns, retracted, events))
     return {"written": written, "rejected": aside.rejected}
+
+
+def _stage_table(model: str) -> str:
+    """The scratch table a model's batch is staged in (the other models' writes read the events')."""
+    return f"nexus_core_{model}"
 
 
 def _with_emptied_events(
