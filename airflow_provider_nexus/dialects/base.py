@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from airflow_provider_nexus.lineage import DatasetSource
     from airflow_provider_nexus.warehouse import Warehouse
 
 #: Names that come from config (sources, tables, columns, entity types, schemas) must match this.
@@ -297,6 +298,18 @@ class Dialect:
     def connect(self, hook: Any) -> Any:
         """A DB-API connection from the hook."""
         return hook.get_conn()
+
+    def lineage_source(self, hook: Any, conn_id: str) -> DatasetSource | None:
+        """The warehouse in OpenLineage terms, as the hook's own OpenLineage support names it
+        (None where the hook gives no name). Reads the connection only: no query is run."""
+        from airflow.providers.openlineage.sqlparser import SQLParser
+
+        from airflow_provider_nexus.lineage import DatasetSource
+
+        info = hook.get_openlineage_database_info(hook.get_connection(conn_id))
+        if info is None:
+            return None
+        return DatasetSource(SQLParser.create_namespace(info), info.database or None)
 
     def cursor(self, connection: Any) -> Any:
         """The object statements run on; it must share the connection's session and transaction."""

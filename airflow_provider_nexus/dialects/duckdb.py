@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_nexus.dialects.base import Dialect
 from airflow_provider_nexus.errors import WarehouseCancelledError, WarehouseLockedError
 
 if TYPE_CHECKING:
+    from airflow_provider_nexus.lineage import DatasetSource
     from airflow_provider_nexus.warehouse import Warehouse
 
 _FILE_READERS = {
@@ -93,6 +95,18 @@ class DuckDBDialect(Dialect):
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def lineage_source(self, hook: Any, conn_id: str) -> DatasetSource | None:
+        """A database file is named by its absolute path (``duckdb:///data/nexus.duckdb``), its
+        tables ``<catalog>.<schema>.<table>`` as DuckDB names them (the catalog is the file's stem).
+        DuckDB's hook names none: an in-memory or MotherDuck database has no stable name here."""
+        from airflow_provider_nexus.lineage import DatasetSource
+
+        database = str(hook.get_database())
+        if database == ":memory:" or database.startswith("md:"):
+            return None
+        path = Path(database).expanduser().absolute()
+        return DatasetSource(f"duckdb://{path}", path.stem)
 
     def binary_collate(self, expr: str) -> str:
         """DuckDB already compares VARCHAR byte-wise (checked: ``'B' < 'a'``, and multibyte UTF-8

@@ -40,6 +40,14 @@ class RawTableResult:
     #: Rows found behind the lookback window (loaded, and reported).
     late: int = 0
     synced_high: dt.datetime | None = None
+    #: A landed table's ``schema.table`` as found (the config may leave the schema out).
+    landed: str | None = None
+
+    def counts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"read": self.read, "written": self.written, "files": self.files, "late": self.late}
+        if self.landed:
+            out["landed"] = self.landed
+        return out
 
 
 def raw_table_name(source: str, table: str) -> str:
@@ -83,7 +91,7 @@ def load_source(
         "low": iso(low),
         "high": iso(high),
         "rows": written,
-        "tables": {r.table: {"read": r.read, "written": r.written, "files": r.files, "late": r.late} for r in results},
+        "tables": {r.table: r.counts() for r in results},
     }
 
 
@@ -181,6 +189,7 @@ def _load_table(
     if not wh.table_exists(schema_name, table_name):
         raise NexusConfigError(f"source {source.name!r}, raw table {table!r}: landed table {spec.table} does not exist")
     landed = d.table(schema_name, table_name)
+    result.landed = f"{schema_name}.{table_name}"
     layer = f"raw:{table}"
     synced_wm = None if run.full_refresh else state.get(source.name, layer)
     synced = d.quote(spec.synced_at)

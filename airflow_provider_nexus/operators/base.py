@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
@@ -13,6 +13,9 @@ from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, Sourc
 from airflow_provider_nexus.errors import NexusConfigError
 from airflow_provider_nexus.layers.common import RunContext, utcnow
 from airflow_provider_nexus.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from airflow_provider_nexus.lineage import TaskTables
 
 #: The SQL shown in the UI is capped so a huge batch cannot bloat the metadata database.
 MAX_SHOWN_SQL = 200_000
@@ -75,6 +78,27 @@ class NexusBaseOperator(BaseOperator):
         wh = self._open_warehouse
         if wh is not None and wh.cancel("the task was killed"):
             self.log.info("asked %s to cancel the running statement", wh.dialect.name)
+
+    # -- OpenLineage (called by Airflow's OpenLineage provider when it is installed) --------------
+    def lineage_tables(self) -> TaskTables:
+        """The tables (and files) this task reads and writes, from its config."""
+        raise NotImplementedError
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        return self._lineage(sql="")
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return self._lineage(sql=self.compiled_sql)
+
+    def _lineage(self, sql: str) -> Any:
+        from airflow_provider_nexus.lineage import operator_lineage
+
+        try:
+            tables = self.lineage_tables()
+        except Exception:  # lineage never fails a task
+            self.log.warning("could not list the tables of %s for OpenLineage", self.task_id, exc_info=True)
+            return None
+        return operator_lineage(self.conn_id, self.dialect_name, tables, sql)
 
     def engine(self, wh: Warehouse) -> Any:
         from airflow_provider_nexus.templates import engine_for

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SourceConfig
+from airflow_provider_nexus.lineage import TaskTables, core_tables
 from airflow_provider_nexus.operators.base import NexusBaseOperator, as_entity_types, as_source
 
 
@@ -37,3 +38,6 @@ class NexusCoreOperator(NexusBaseOperator):
             summary = build_core(wh, self.engine(wh), self.sources, self.entity_types, self.schemas, run)
         self.log.info("core: %s", summary["models"])
         return summary
+
+    def lineage_tables(self) -> TaskTables:
+        return core_tables(self.sources, self.schemas)

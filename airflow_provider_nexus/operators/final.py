@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig
+from airflow_provider_nexus.lineage import TaskTables, final_layer_tables
 from airflow_provider_nexus.operators.base import NexusBaseOperator, as_entity_types
 
 
@@ -31,3 +32,6 @@ class NexusFinalOperator(NexusBaseOperator):
         for table, rows in summary["tables"].items():
             self.log.info("%s.%s: %d rows", self.schemas.final, table, rows)
         return summary
+
+    def lineage_tables(self) -> TaskTables:
+        return final_layer_tables(self.entity_types, self.schemas)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_nexus.config import SourceConfig, parse_duration
+from airflow_provider_nexus.lineage import TaskTables, raw_tables
 from airflow_provider_nexus.operators.base import NexusBaseOperator, as_source
 
 
@@ -37,6 +38,8 @@ class NexusRawOperator(NexusBaseOperator):
         # a source's own lookback wins, zero included
         chosen = self.source.lookback if self.source.lookback is not None else lookback
         self.lookback = parse_duration(chosen if chosen is not None else 0)
+        #: Landed tables as the last execute() found them (``schema.table``), for lineage.
+        self._landed: dict[str, str] = {}
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.raw import load_source
@@ -47,4 +50,9 @@ class NexusRawOperator(NexusBaseOperator):
             window = load_source(wh, self.source, self.schemas, Path(self.data_dir), self.lookback, run)
         for table, counts in window["tables"].items():
             self.log.info("raw %s.%s: %s", self.source.name, table, counts)
+            if counts.get("landed"):
+                self._landed[table] = counts["landed"]
         return window
+
+    def lineage_tables(self) -> TaskTables:
+        return raw_tables(self.source, self.schemas, self.data_dir, self._landed)

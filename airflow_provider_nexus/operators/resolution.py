@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_nexus.config import NoiseConfig
+from airflow_provider_nexus.lineage import TaskTables, resolution_tables
 from airflow_provider_nexus.operators.base import NexusBaseOperator
 
 RESOLUTION_SCOPE = "__core__"
@@ -86,3 +87,6 @@ class NexusResolutionOperator(NexusBaseOperator):
         result = summary.to_dict()
         self.log.info("resolution %s: %s", self.entity_type, result)
         return result
+
+    def lineage_tables(self) -> TaskTables:
+        return resolution_tables(self.entity_type, self.schemas)
