@@ -46,7 +46,7 @@ import sqlglot
 
 from airflow_provider_nexus.config import PipelineConfig, SchemasConfig, load_config
 from airflow_provider_nexus.dialects import get_dialect
-from airflow_provider_nexus.dialects.base import Dialect
+from airflow_provider_nexus.dialects.base import SOURCE_ROW, Dialect
 from airflow_provider_nexus.dialects.bigquery import (
     BigQueryCursor,
     BigQueryDialect,
@@ -331,9 +331,11 @@ class _TranslatingConnection:
 def _stage_with_duckdb(
     self: BigQueryDialect, wh: Warehouse, stage: str, paths: list[str], file_format: str, file_column: str
 ) -> None:
-    """Substitute for the load job: DuckDB's readers fill the temp table."""
+    """Substitute for the load job: DuckDB's readers fill the temp table, and each row's position
+    (DuckDB's readers keep the files' order) stands for the one the load job's rows carry."""
     duck = Warehouse(DuckDBDialect(), wh.connection.con)
     DuckDBDialect().stage_files(duck, stage, paths, file_format, file_column)
+    duck.execute(f'CREATE OR REPLACE TEMP TABLE "{stage}" AS SELECT *, rowid AS "{SOURCE_ROW}" FROM "{stage}"')
 
 
 def _run_layers(
@@ -546,9 +548,10 @@ def test_emulator_stage_files_through_load_jobs(bq_conn: str, tmp_path: Path) ->
     with Warehouse.open(bq_conn) as wh:
         d = wh.dialect
         d.stage_files(wh, "stg_csv", [str(a), str(b)], "csv", "_source_file")
-        assert wh.relation_columns("`stg_csv`") == ["id", "name", "extra", "_source_file"]
-        rows = wh.fetchall("SELECT id, name, extra, _source_file FROM `stg_csv` ORDER BY id")
-        assert rows == [("1", "x", None, str(a)), ("2", None, None, str(a)), ("3", None, "e", str(b))]
+        # each row's position in its file, so a key repeated in one file keeps its last row
+        assert wh.relation_columns("`stg_csv`") == ["id", "name", "extra", "_source_file", "_source_row"]
+        rows = wh.fetchall("SELECT id, name, extra, _source_file, _source_row FROM `stg_csv` ORDER BY id")
+        assert rows == [("1", "x", None, str(a), 1), ("2", None, None, str(a), 2), ("3", None, "e", str(b), 1)]
         d.stage_files(wh, "stg_nd", [str(nd)], "ndjson", "_source_file")
         rows = wh.fetchall("SELECT id, flag, obj, other FROM `stg_nd` ORDER BY id")
         assert rows == [("1", "true", '{"k": 1}', None), ("2", None, None, None)]
@@ -625,3 +628,23 @@ def test_emulator_operators_raw_source_core(bq_conn: str, mini_project: Path) ->
     finally:
         con.close()
     assert ids == expected
+
+
+def test_emulator_a_key_repeated_inside_one_file_keeps_its_last_row(bq_conn: str, mini_project: Path) -> None:
+    """A load job keeps no row order; the position each row is sent with decides, as on the
+    other engines (an export that appends each change of a row lists a key several times)."""
+    from airflow_provider_nexus.operators import NexusRawOperator
+
+    header = "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
+    versions = "".join(f"o9,c9,z@example.org,,Zed,,{n},2024-01-03 09:00:00\n" for n in range(1, 51))
+    (mini_project / "data" / "orders_0003.csv").write_text(header + versions)
+    schemas = _schemas("dup")
+    raw = NexusRawOperator(
+        task_id="raw", source=SOURCE, data_dir=mini_project / "data", conn_id=bq_conn, schemas=schemas
+    )
+    raw.execute({"run_id": "r1"})
+    with Warehouse.open(bq_conn) as wh:
+        amounts = wh.fetchall(
+            f"SELECT amount FROM {wh.dialect.table(schemas.raw, 'shop__orders')} WHERE order_id = 'o9'"
+        )
+    assert amounts == [("50",)]

@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_nexus.dialects.base import Dialect, utc_naive
+from airflow_provider_nexus.dialects.base import SOURCE_ROW, Dialect, utc_naive
 
 if TYPE_CHECKING:
     from airflow_provider_nexus.warehouse import Warehouse
@@ -245,11 +245,15 @@ class BigQueryDialect(Dialect):
             wh.execute(f"DROP TABLE IF EXISTS {staged_q}")
 
     # -- file input --------------------------------------------------------------------------
+    def staged_row_order(self) -> str | None:
+        return self.quote(SOURCE_ROW)
+
     def stage_files(self, wh: Warehouse, stage: str, paths: Sequence[str], file_format: str, file_column: str) -> None:
         """Load local files into temp table `stage` through load jobs (one per file).
 
         CSV and NDJSON values are loaded as text (CSV: empty fields are NULL, like DuckDB's
-        reader; NDJSON objects and arrays as JSON text); Parquet keeps its types. Column names are
+        reader; NDJSON objects and arrays as JSON text); Parquet keeps its types. Each row keeps
+        its position in its file (`_source_row`), which a load job would not. Column names are
         lower-cased. Each file goes to a scratch table in `staging_dataset` with
         ``client.load_table_from_file``; one statement then builds the temp table from them (the
         files' columns united by name) and the scratch tables are dropped.
@@ -278,6 +282,7 @@ class BigQueryDialect(Dialect):
                     for c, t in types.items()
                 ]
                 cols.append(f"{self.literal(path)} AS {self.quote(file_column)}")
+                cols.append(self.quote(SOURCE_ROW))
                 selects.append(f"SELECT {', '.join(cols)} FROM {self.table(self.staging_dataset, scratch)}")
             wh.execute_statement(self.create_temp_table_as(stage, "\nUNION ALL\n".join(selects)))
         finally:
@@ -401,7 +406,8 @@ class BigQuerySession:
 
         The file is re-encoded as NDJSON with lower-cased column names and sent with an explicit
         schema (`types`): one load path for the three formats, no case-sensitive name matching,
-        and no schema auto-detection (a Parquet file's types become the schema's types).
+        and no schema auto-detection (a Parquet file's types become the schema's types). Each
+        record carries its position in the file as `_source_row`: a load job keeps no order.
         """
         import tempfile
 
@@ -409,12 +415,16 @@ class BigQuerySession:
 
         columns = list(types)
         with tempfile.TemporaryFile() as payload:
-            for record in _records(path, file_format, columns):
+            for position, record in enumerate(_records(path, file_format, columns), start=1):
+                record[SOURCE_ROW] = position
                 payload.write(json.dumps(record, default=_json_value).encode("utf-8") + b"\n")
             payload.seek(0)
             config = bigquery.LoadJobConfig(
                 source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-                schema=[bigquery.SchemaField(c, t) for c, t in types.items()],
+                schema=[
+                    *(bigquery.SchemaField(c, t) for c, t in types.items()),
+                    bigquery.SchemaField(SOURCE_ROW, "INT64"),
+                ],
                 write_disposition="WRITE_TRUNCATE",
                 create_disposition="CREATE_IF_NEEDED",
             )
