@@ -14,7 +14,7 @@ when the provider asks, and a lineage that cannot be built is logged as a warnin
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from airflow_provider_nexus.dialects.base import Dialect
 
 log = logging.getLogger(__name__)
+
+#: The SQL job facet keeps at most this many characters, cut at a statement's end.
+MAX_LINEAGE_SQL = 65_536
+#: Connections whose lineage already failed in this process: warned once, not every event.
+_warned: set[str] = set()
+#: Whether a source has a model's template (optional models may have none).
+HasTemplate = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,8 @@ def raw_tables(
     source: SourceConfig, schemas: SchemasConfig, data_dir: str, landed: Mapping[str, str] | None = None
 ) -> TaskTables:
     """Files or landed tables in, raw tables out. `landed` (raw table -> ``schema.table``) names
-    the landed tables the last run found, for those configured without a schema."""
+    the landed tables the last run found; one configured without a schema is left out until then
+    (its schema is the session's, known only once connected)."""
     from airflow_provider_nexus.layers.raw import raw_table_name
 
     inputs: list[Relation] = []
@@ -65,47 +73,61 @@ def raw_tables(
             inputs.append(FileSet(str((Path(data_dir) / spec.path).absolute())))
         else:
             schema, _, name = (landed or {}).get(table, spec.table).rpartition(".")
-            inputs.append(WarehouseTable(schema or None, name))
+            if schema:
+                inputs.append(WarehouseTable(schema, name))
     outputs: list[Relation] = [WarehouseTable(schemas.raw, raw_table_name(source.name, t)) for t in source.raw]
     return TaskTables(inputs, outputs)
 
 
-def source_tables(source: SourceConfig, schemas: SchemasConfig, models: Sequence[str] | None = None) -> TaskTables:
-    """A source's raw tables in; its source-layer models (`models`, default every one it
-    declares) and the rejected-rows table out."""
+def _models(source: SourceConfig, has_template: HasTemplate) -> list[str]:
+    """The source-layer models a source builds: an optional one only where its template exists."""
+    from airflow_provider_nexus.layers.source import OPTIONAL_MODELS
+
+    return [m for m in source.models() if m not in OPTIONAL_MODELS or has_template(source.name, m)]
+
+
+def source_tables(source: SourceConfig, schemas: SchemasConfig, has_template: HasTemplate) -> TaskTables:
+    """A source's raw tables in; its source-layer models and the rejected-rows table out."""
     from airflow_provider_nexus.layers.raw import raw_table_name
     from airflow_provider_nexus.layers.source import REJECTED
 
-    built = source.models() if models is None else list(models)
     return TaskTables(
         [WarehouseTable(schemas.raw, raw_table_name(source.name, t)) for t in source.raw],
         [
-            *(WarehouseTable(schemas.source, f"{source.name}__{m}") for m in built),
+            *(WarehouseTable(schemas.source, f"{source.name}__{m}") for m in _models(source, has_template)),
             WarehouseTable(schemas.source, REJECTED),
         ],
     )
 
 
-def core_tables(sources: Sequence[SourceConfig], schemas: SchemasConfig) -> TaskTables:
-    """Every source's models in; the core event log (and rejected rows) out."""
+def _core_log(schemas: SchemasConfig) -> list[Relation]:
+    """The core event log: each model's table and the copies of the rows it replaced."""
+    from airflow_provider_nexus.layers.common import retracted_table_name
     from airflow_provider_nexus.layers.core import CORE_MODELS
+
+    return [
+        *(WarehouseTable(schemas.core, f"nexus_{m}") for m in CORE_MODELS),
+        *(WarehouseTable(schemas.core, retracted_table_name(m)) for m in CORE_MODELS),
+    ]
+
+
+def core_tables(sources: Sequence[SourceConfig], schemas: SchemasConfig, has_template: HasTemplate) -> TaskTables:
+    """Every source's models in; the core event log (and rejected rows) out."""
     from airflow_provider_nexus.layers.source import REJECTED
 
     return TaskTables(
-        [WarehouseTable(schemas.source, f"{s.name}__{m}") for s in sources for m in s.models()],
-        [
-            *(WarehouseTable(schemas.core, f"nexus_{m}") for m in CORE_MODELS),
-            WarehouseTable(schemas.source, REJECTED),
-        ],
+        [WarehouseTable(schemas.source, f"{s.name}__{m}") for s in sources for m in _models(s, has_template)],
+        [*_core_log(schemas), WarehouseTable(schemas.source, REJECTED)],
     )
 
 
 def resolution_tables(entity_type: str, schemas: SchemasConfig) -> TaskTables:
-    """Core identifiers in; the entity type's identity map, the resolution log and audit out."""
-    from airflow_provider_nexus.resolution.resolve import AUDIT_TABLE, LOG_TABLE, map_table_name
+    """Core identifiers (and those replaced) in; the entity type's identity map, the resolution
+    log and audit out."""
+    from airflow_provider_nexus.resolution.resolve import AUDIT_TABLE, LOG_TABLE, RETRACTED_TABLE, map_table_name
 
     return TaskTables(
-        [WarehouseTable(schemas.core, "nexus_identifiers")],
+        [WarehouseTable(schemas.core, "nexus_identifiers"), WarehouseTable(schemas.core, RETRACTED_TABLE)],
         [
             WarehouseTable(schemas.resolution, map_table_name(entity_type)),
             WarehouseTable(schemas.resolution, LOG_TABLE),
@@ -115,29 +137,31 @@ def resolution_tables(entity_type: str, schemas: SchemasConfig) -> TaskTables:
 
 
 def final_layer_tables(entity_types: Mapping[str, EntityTypeConfig], schemas: SchemasConfig) -> TaskTables:
-    """The core event log, the identity maps and the resolution log in; the final tables out."""
-    from airflow_provider_nexus.layers.core import CORE_MODELS
-    from airflow_provider_nexus.layers.final import final_tables
+    """The core event log, the identity maps and the resolution log in; the final tables (and
+    the edge entities they are built from, kept between runs) out."""
+    from airflow_provider_nexus.layers.final import EDGE_ENTITIES, final_tables
     from airflow_provider_nexus.resolution.resolve import LOG_TABLE, map_table_name
 
     return TaskTables(
         [
-            *(WarehouseTable(schemas.core, f"nexus_{m}") for m in CORE_MODELS),
+            *_core_log(schemas),
             *(WarehouseTable(schemas.resolution, map_table_name(t)) for t in entity_types),
             WarehouseTable(schemas.resolution, LOG_TABLE),
         ],
-        [WarehouseTable(schemas.final, t) for t in final_tables(dict(entity_types))],
+        [WarehouseTable(schemas.final, t) for t in [*final_tables(dict(entity_types)), EDGE_ENTITIES]],
     )
 
 
 # -- OpenLineage datasets ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class DatasetSource:
-    """Where a warehouse's tables live in OpenLineage terms: the namespace, and the database that
-    prefixes each table's ``schema.table`` (None where names have no database part)."""
+    """Where a warehouse's tables live in OpenLineage terms: the namespace, the database that
+    prefixes each table's ``schema.table`` (None where names have no database part), and whether
+    names are upper-cased (Snowflake stores unquoted names so, and Nexus's are unquoted there)."""
 
     namespace: str
     database: str | None
+    uppercase: bool = False
 
 
 def dataset_source(dialect: Dialect, conn_id: str) -> DatasetSource | None:
@@ -147,7 +171,16 @@ def dataset_source(dialect: Dialect, conn_id: str) -> DatasetSource | None:
 
 
 def dataset_name(where: DatasetSource, table: WarehouseTable) -> str:
-    return ".".join(p for p in (where.database, table.schema, table.name) if p)
+    name = ".".join(p for p in (where.database, table.schema, table.name) if p)
+    return name.upper() if where.uppercase else name
+
+
+def shown_sql(sql: str, limit: int = MAX_LINEAGE_SQL) -> str:
+    """`sql` whole if it fits `limit`, else cut after the last whole statement that does."""
+    if len(sql) <= limit:
+        return sql
+    cut = sql.rfind(";\n", 0, limit)
+    return sql[: cut + 1] if cut > 0 else ""
 
 
 def operator_lineage(conn_id: str, dialect: str | None, tables: TaskTables, sql: str = "") -> Any:
@@ -166,7 +199,7 @@ def operator_lineage(conn_id: str, dialect: str | None, tables: TaskTables, sql:
         resolved = get_dialect(dialect) if dialect else dialect_for_connection(conn_id)
         where = dataset_source(resolved, conn_id)
         if where is None:
-            log.info("no OpenLineage datasets: the %s warehouse of %s has no stable name", resolved.name, conn_id)
+            log.debug("no OpenLineage datasets: the %s warehouse of %s has no stable name", resolved.name, conn_id)
             return None
 
         def dataset(relation: Relation) -> Any:
@@ -174,11 +207,16 @@ def operator_lineage(conn_id: str, dialect: str | None, tables: TaskTables, sql:
                 return Dataset(namespace="file", name=relation.pattern)
             return Dataset(namespace=where.namespace, name=dataset_name(where, relation))
 
+        query = shown_sql(sql)
         return OperatorLineage(
             inputs=[dataset(r) for r in tables.inputs],
             outputs=[dataset(r) for r in tables.outputs],
-            job_facets={"sql": sql_job.SQLJobFacet(query=sql)} if sql else {},
+            job_facets={"sql": sql_job.SQLJobFacet(query=query, dialect=resolved.sqlglot_name)} if query else {},
         )
-    except Exception:
-        log.warning("could not build the OpenLineage datasets of connection %s", conn_id, exc_info=True)
+    except Exception as exc:
+        # once per connection and process: a broken lineage setup should not flood every task log
+        if conn_id not in _warned:
+            _warned.add(conn_id)
+            log.warning("could not build the OpenLineage datasets of connection %s: %s", conn_id, exc)
+        log.debug("OpenLineage datasets of connection %s", conn_id, exc_info=True)
         return None

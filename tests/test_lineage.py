@@ -44,10 +44,29 @@ def test_duckdb_tables_are_named_by_their_database_file(duckdb_conn: tuple[str, 
     assert lineage.job_facets["sql"].query == "SELECT 1"
 
 
+def _parsed_by_openlineage(conn_id: str, dialect: str) -> list[tuple[str, str]]:
+    """What the OpenLineage provider's own SQL parser names FINAL's tables with the same hook:
+    the names other operators report for them, which Nexus's must equal for the graphs to join."""
+    from airflow.providers.openlineage.sqlparser import SQLParser
+
+    from airflow_provider_nexus.dialects import dialect_for_connection
+
+    hook = dialect_for_connection(conn_id).make_hook(conn_id)
+    info = hook.get_openlineage_database_info(hook.get_connection(conn_id))
+    parsed = SQLParser(dialect=dialect).generate_openlineage_metadata_from_sql(
+        "INSERT INTO nexus_final.nexus_events SELECT * FROM nexus_core.nexus_identifiers",
+        hook=hook,
+        database_info=info,
+        use_connection=False,
+    )
+    return _names(parsed.inputs) + _names(parsed.outputs)
+
+
 def test_postgres_tables_follow_the_openlineage_naming_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     conn_id = _connection(monkeypatch, "nexus_lineage_pg", "postgres://postgres@db.internal:6432/analytics")
     lineage = operator_lineage(conn_id, None, FINAL)
     assert _names(lineage.outputs) == [("postgres://db.internal:6432", "analytics.nexus_final.nexus_events")]
+    assert _names(lineage.inputs) + _names(lineage.outputs) == _parsed_by_openlineage(conn_id, "postgres")
     assert lineage.job_facets == {}  # no SQL before the task ran
 
 
@@ -66,14 +85,15 @@ def test_snowflake_tables_are_named_by_account_and_database(monkeypatch: pytest.
     lineage = operator_lineage(conn_id, None, FINAL)
     [(namespace, name)] = _names(lineage.outputs)
     assert namespace.startswith("snowflake://") and "myorg-acct1" in namespace
-    assert name == "ANALYTICS.nexus_final.nexus_events"
+    # Nexus's names are unquoted lower-case names there, which Snowflake stores in upper case
+    assert name == "ANALYTICS.NEXUS_FINAL.NEXUS_EVENTS"
+    assert _names(lineage.inputs) + _names(lineage.outputs) == _parsed_by_openlineage(conn_id, "snowflake")
 
 
 def test_bigquery_tables_are_named_by_project_and_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # no credentials at all: the project is read from the extras, with no credentials lookup
     conn_id = _connection(
-        monkeypatch,
-        "nexus_lineage_bq",
-        {"conn_type": "google_cloud_platform", "extra": {"project": "acme-data", "is_anonymous": True}},
+        monkeypatch, "nexus_lineage_bq", {"conn_type": "google_cloud_platform", "extra": {"project": "acme-data"}}
     )
     lineage = operator_lineage(conn_id, "bigquery", FINAL)
     assert _names(lineage.outputs) == [("bigquery", "acme-data.nexus_final.nexus_events")]
@@ -89,10 +109,38 @@ def test_no_lineage_without_a_stable_name_or_a_connection(
 ) -> None:
     memory = _connection(monkeypatch, "nexus_lineage_memory", {"conn_type": "duckdb", "host": ":memory:"})
     assert operator_lineage(memory, None, FINAL) is None
-    # a connection that does not exist: a warning, never an exception
+    # a connection that does not exist: a warning, never an exception, and once per process
     with caplog.at_level(logging.WARNING, logger="airflow_provider_nexus.lineage"):
         assert operator_lineage("nexus_lineage_missing", None, FINAL) is None
-    assert "nexus_lineage_missing" in caplog.text
+        assert operator_lineage("nexus_lineage_missing", None, FINAL) is None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "nexus_lineage_missing" in warnings[0].getMessage()
+
+
+def test_the_sql_facet_is_cut_at_a_statement_end() -> None:
+    from airflow_provider_nexus.lineage import shown_sql
+
+    sql = "".join(f"INSERT INTO t VALUES ({n});\n" for n in range(10_000))
+    shown = shown_sql(sql, limit=1000)
+    assert 900 < len(shown) <= 1000 and shown.endswith(";") and sql.startswith(shown)
+    assert shown_sql("SELECT 1", limit=1000) == "SELECT 1"
+
+
+def test_an_optional_model_without_a_template_is_not_reported(
+    duckdb_conn: tuple[str, Path], mini_project: Path
+) -> None:
+    from airflow_provider_nexus.operators import NexusCoreOperator, NexusSourceOperator
+
+    (mini_project / "sql" / "sources" / "shop" / "traits.sql").unlink()
+    source = {"name": "shop", "raw": {"orders": {"path": "orders_*.csv", "key": "order_id"}}, "persons": True}
+    common = {"conn_id": duckdb_conn[0], "template_dirs": [str(mini_project / "sql")]}
+    entity_types = {"person": {"identifiers": ["email"]}}
+    task = NexusSourceOperator(task_id="source", source=source, entity_types=entity_types, **common)
+    outputs = {d.name for d in task.get_openlineage_facets_on_start().outputs}
+    shop = "warehouse.nexus_source.shop__"
+    assert outputs == {f"{shop}events", f"{shop}identifiers", "warehouse.nexus_source.nexus_rejected_rows"}
+    core = NexusCoreOperator(task_id="core", sources=[source], entity_types=entity_types, **common)
+    assert {d.name for d in core.get_openlineage_facets_on_start().inputs} == {f"{shop}events", f"{shop}identifiers"}
 
 
 class _Broken(NexusBaseOperator):
@@ -136,7 +184,8 @@ def test_each_layer_reads_what_the_layer_before_it_writes(duckdb_conn: tuple[str
     assert identifiers in outputs["core"]
     for entity_type in config.entity_types:
         resolved = f"resolution.{entity_type}"
-        assert inputs[resolved] == {identifiers}
+        # core writes the identifiers and the copies of those it replaced; resolution reads both
+        assert inputs[resolved] == {identifiers, table(schemas.core, "nexus_identifiers_retracted")} <= outputs["core"]
         assert table(schemas.resolution, f"nexus_{entity_type}_identity_map") in outputs[resolved]
         assert table(schemas.resolution, f"nexus_{entity_type}_identity_map") in inputs["final"]
     assert table(schemas.final, "nexus_persons") in outputs["final"]
@@ -161,6 +210,18 @@ def test_airflow_emits_the_lineage_of_every_task(tmp_path: Path) -> None:
     project.run(dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=SPEC.batches))
 
     events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+    # every table reported is one the run left in the warehouse (DuckDB names its catalog `warehouse`)
+    _, tables = project.query(
+        "SELECT table_catalog || '.' || table_schema || '.' || table_name FROM information_schema.tables"
+    )
+    reported = {
+        d["name"]
+        for e in events
+        if e["eventType"] == "COMPLETE"
+        for d in e.get("inputs", []) + e.get("outputs", [])
+        if d["namespace"] != "file"
+    }
+    assert reported and reported <= {t for (t,) in tables}, sorted(reported - {t for (t,) in tables})
     complete = {
         e["job"]["name"].split(".", 1)[1]: e for e in events if e["eventType"] == "COMPLETE" and "." in e["job"]["name"]
     }
@@ -176,9 +237,9 @@ def test_airflow_emits_the_lineage_of_every_task(tmp_path: Path) -> None:
     raw_contacts = (namespace, f"warehouse.{schemas.raw}.crm__contacts")
     assert raw_contacts in {(d["namespace"], d["name"]) for d in crm["outputs"]}
     person = complete["resolution.person"]
-    assert [(d["namespace"], d["name"]) for d in person["inputs"]] == [
-        (namespace, f"warehouse.{schemas.core}.nexus_identifiers")
-    ]
+    assert (namespace, f"warehouse.{schemas.core}.nexus_identifiers") in {
+        (d["namespace"], d["name"]) for d in person["inputs"]
+    }
 
 
 def test_a_landed_table_named_without_schema_is_reported_where_it_was_found(duckdb_conn: tuple[str, Path]) -> None:
@@ -193,7 +254,7 @@ def test_a_landed_table_named_without_schema_is_reported_where_it_was_found(duck
     source = {"name": "billing", "raw": {"customers": {"table": "customers", "key": "id"}}, "persons": True}
     raw = NexusRawOperator(task_id="raw", conn_id=conn_id, source=source)
     before = raw.get_openlineage_facets_on_start()
-    assert [d.name for d in before.inputs] == ["warehouse.customers"]  # the session's schema is not known yet
+    assert before.inputs == []  # the session's schema is not known yet
     assert raw.execute({"run_id": "r1"})["rows"] == 1
     after = raw.get_openlineage_facets_on_complete(None)
     assert [d.name for d in after.inputs] == ["warehouse.main.customers"]

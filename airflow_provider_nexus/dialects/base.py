@@ -309,7 +309,8 @@ class Dialect:
         info = hook.get_openlineage_database_info(hook.get_connection(conn_id))
         if info is None:
             return None
-        return DatasetSource(SQLParser.create_namespace(info), info.database or None)
+        uppercase = bool(getattr(info, "is_uppercase_names", False))
+        return DatasetSource(SQLParser.create_namespace(info), info.database or None, uppercase)
 
     def cursor(self, connection: Any) -> Any:
         """The object statements run on; it must share the connection's session and transaction."""

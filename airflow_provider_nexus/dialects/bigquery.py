@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_nexus.dialects.base import SOURCE_ROW, Dialect, utc_naive
 
 if TYPE_CHECKING:
+    from airflow_provider_nexus.lineage import DatasetSource
     from airflow_provider_nexus.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,16 @@ class BigQueryDialect(Dialect):
             wh.execute(f"DROP TABLE IF EXISTS {staged_q}")
 
     # -- file input --------------------------------------------------------------------------
+    def lineage_source(self, hook: Any, conn_id: str) -> DatasetSource | None:
+        """Namespace ``bigquery``, tables ``project.dataset.table``. The project is read from the
+        connection's extras first: the hook's `project_id` builds credentials to find it, which may
+        call a metadata server."""
+        from airflow_provider_nexus.lineage import DatasetSource
+
+        extra = hook.get_connection(conn_id).extra_dejson
+        project = extra.get("project") or extra.get("extra__google_cloud_platform__project") or hook.project_id
+        return DatasetSource("bigquery", project)
+
     def staged_row_order(self) -> str | None:
         return self.quote(SOURCE_ROW)
 

@@ -105,8 +105,8 @@ class DuckDBDialect(Dialect):
         database = str(hook.get_database())
         if database == ":memory:" or database.startswith("md:"):
             return None
-        path = Path(database).expanduser().absolute()
-        return DatasetSource(f"duckdb://{path}", path.stem)
+        path = Path(database).expanduser().resolve()
+        return DatasetSource(f"duckdb://{path}", path.name.split(".")[0])  # DuckDB's catalog name
 
     def binary_collate(self, expr: str) -> str:
         """DuckDB already compares VARCHAR byte-wise (checked: ``'B' < 'a'``, and multibyte UTF-8

@@ -90,6 +90,15 @@ class NexusBaseOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         return self._lineage(sql=self.compiled_sql)
 
+    def has_template(self, source: str, model: str) -> bool:
+        """Whether a source's model template exists (for lineage: optional models may have none)."""
+        from airflow_provider_nexus.dialects import dialect_for_connection, get_dialect
+        from airflow_provider_nexus.layers.source import template_name
+        from airflow_provider_nexus.templates import engine_for
+
+        dialect = get_dialect(self.dialect_name) if self.dialect_name else dialect_for_connection(self.conn_id)
+        return engine_for(dialect, self.template_dirs).exists(template_name(source, model))
+
     def _lineage(self, sql: str) -> Any:
         from airflow_provider_nexus.lineage import operator_lineage
 

@@ -40,4 +40,4 @@ class NexusCoreOperator(NexusBaseOperator):
         return summary
 
     def lineage_tables(self) -> TaskTables:
-        return core_tables(self.sources, self.schemas)
+        return core_tables(self.sources, self.schemas, self.has_template)

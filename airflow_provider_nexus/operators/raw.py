@@ -50,8 +50,8 @@ class NexusRawOperator(NexusBaseOperator):
             window = load_source(wh, self.source, self.schemas, Path(self.data_dir), self.lookback, run)
         for table, counts in window["tables"].items():
             self.log.info("raw %s.%s: %s", self.source.name, table, counts)
-            if counts.get("landed"):
-                self._landed[table] = counts["landed"]
+        # a new dict: the task runner's copy of this operator shares the DAG's attributes
+        self._landed = {t: c["landed"] for t, c in window["tables"].items() if c.get("landed")}
         return window
 
     def lineage_tables(self) -> TaskTables:

@@ -34,8 +34,6 @@ class NexusSourceOperator(NexusBaseOperator):
         self.source = as_source(source)
         self.entity_types = as_entity_types(entity_types)
         self.raw_task_id = raw_task_id
-        #: The models the last execute() built (None: every model the source declares), for lineage.
-        self._built_models: list[str] | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.source import build_source
@@ -51,8 +49,7 @@ class NexusSourceOperator(NexusBaseOperator):
         with self.warehouse() as wh, self.exclusive(wh, f"source:{self.source.name}", run):
             summary = build_source(wh, self.engine(wh), self.source, self.entity_types, self.schemas, run, high)
         self.log.info("source %s: %s", self.source.name, summary["models"])
-        self._built_models = list(summary["models"]) or None
         return summary
 
     def lineage_tables(self) -> TaskTables:
-        return source_tables(self.source, self.schemas, self._built_models)
+        return source_tables(self.source, self.schemas, self.has_template)
