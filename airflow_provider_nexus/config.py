@@ -328,6 +328,8 @@ class PipelineConfig(StrictModel):
     data_dir: str | None = None
     incremental: IncrementalConfig = IncrementalConfig()
     resolution: ResolutionConfig = ResolutionConfig()
+    #: Tasks of the raw and source layers: one per source (`source`) or one per layer (`layer`).
+    granularity: Literal["source", "layer"] = "source"
     entity_types: dict[SafeName, EntityTypeConfig] = Field(min_length=1)
     sources: list[SourceConfig] = Field(min_length=1)
 

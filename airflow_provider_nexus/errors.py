@@ -54,5 +54,15 @@ class ResolutionCapError(NexusError, AirflowFailException):
     node: int | None = None
 
 
+class SourcesFailedError(NexusError):
+    """Some of the sources one task processes failed (the others were committed); a retry
+    processes them again, and the committed ones have nothing new."""
+
+
+class SourcesRejectedError(SourcesFailedError, AirflowFailException):
+    """Every source that failed in a task processing several did so for a reason a retry cannot
+    fix (config, templates, data); the others were committed."""
+
+
 class NexusRunFailedError(NexusError, AirflowFailException):
     """Raised by the run check when another task of the run failed."""

@@ -80,17 +80,30 @@ def _add_layers(config: PipelineConfig, layers: Sequence[str]) -> None:
     data_dir = str(config.resolved_data_dir())  # once: resolving a path touches the filesystem
     raw_tasks: dict[str, Any] = {}
     source_tasks: dict[str, Any] = {}
-    if "raw" in layers:
+    raw_args = {"data_dir": data_dir, "lookback": int(config.incremental.lookback.total_seconds()), **common}
+    per_layer = config.granularity == "layer"
+    if per_layer:
+        # One task per layer loads or builds every source in turn, each source in its own
+        # transaction; the source task runs after a failed raw task too, for the sources it loaded.
+        if "raw" in layers:
+            raw_tasks["raw"] = NexusRawOperator(task_id="raw", sources=config.sources, **raw_args)
+        if "source" in layers:
+            raw_task = raw_tasks.get("raw")
+            source_tasks["source"] = NexusSourceOperator(
+                task_id="source",
+                sources=config.sources,
+                entity_types=config.entity_types,
+                raw_task_id=raw_task.task_id if raw_task is not None else None,
+                trigger_rule=TriggerRule.ALL_DONE,
+                **common,
+            )
+            if raw_task is not None:
+                raw_task >> source_tasks["source"]
+    if "raw" in layers and not per_layer:
         with TaskGroup(group_id="raw"):
             for source in config.sources:
-                raw_tasks[source.name] = NexusRawOperator(
-                    task_id=source.name,
-                    source=source,
-                    data_dir=data_dir,
-                    lookback=int(config.incremental.lookback.total_seconds()),
-                    **common,
-                )
-    if "source" in layers:
+                raw_tasks[source.name] = NexusRawOperator(task_id=source.name, source=source, **raw_args)
+    if "source" in layers and not per_layer:
         with TaskGroup(group_id="source"):
             for source in config.sources:
                 raw_task = raw_tasks.get(source.name)

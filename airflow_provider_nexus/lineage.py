@@ -14,7 +14,7 @@ when the provider asks, and a lineage that cannot be built is logged as a warnin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,16 @@ Relation = WarehouseTable | FileSet
 class TaskTables:
     inputs: list[Relation] = field(default_factory=list)
     outputs: list[Relation] = field(default_factory=list)
+
+    @staticmethod
+    def union(parts: Iterable[TaskTables]) -> TaskTables:
+        """The tables of several tasks' worth of work (one task per layer), each listed once."""
+        inputs: dict[Relation, None] = {}
+        outputs: dict[Relation, None] = {}
+        for part in parts:
+            inputs.update(dict.fromkeys(part.inputs))
+            outputs.update(dict.fromkeys(part.outputs))
+        return TaskTables(list(inputs), list(outputs))
 
 
 # -- what each layer reads and writes ----------------------------------------------------------

@@ -41,6 +41,20 @@ def test_dag_shape(mini_project: Path) -> None:
     assert asset_for(load_config(mini_project / "mini.yml"), "nexus_persons").uri in outlets
 
 
+def test_one_task_per_layer(mini_project: Path) -> None:
+    """`granularity: layer`: the raw and source layers of every source in one task each."""
+    demo = load_config(REPO / "dags" / "configs" / "nexus_demo.yml")
+    dag = build_dag(demo.model_copy(update={"granularity": "layer"}))
+    resolution = {f"resolution.{t}" for t in demo.entity_types}
+    assert set(dag.task_ids) == {"raw", "source", "core", *resolution, "final", "run_check"}
+    raw, source = dag.get_task("raw"), dag.get_task("source")
+    assert [s.name for s in raw.sources] == [s.name for s in source.sources] == [s.name for s in demo.sources]  # type: ignore[attr-defined]
+    assert source.upstream_task_ids == {"raw"} and source.raw_task_id == "raw"  # type: ignore[attr-defined]
+    # the source task builds the sources the raw task loaded even when another one failed
+    assert source.trigger_rule == "all_done" and dag.get_task("core").upstream_task_ids == {"source"}
+    assert dag.get_task("run_check").upstream_task_ids == set(dag.task_ids) - {"run_check"}
+
+
 def test_task_group_in_an_existing_dag(mini_project: Path) -> None:
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.sdk import DAG

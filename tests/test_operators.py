@@ -266,3 +266,49 @@ def test_unreachable_warehouse_is_a_clear_retryable_error(monkeypatch: pytest.Mo
     with pytest.raises(WarehouseUnavailableError, match="postgres warehouse of connection 'nowhere'") as info:
         op.execute(_context("r1"))
     assert not isinstance(info.value, AirflowFailException)  # Airflow will retry it
+
+
+def test_one_task_for_several_sources_commits_those_that_succeed(
+    duckdb_conn: tuple[str, Path], mini_project: Path
+) -> None:
+    """A failing source does not stop the others; the task fails at the end, naming it, and is
+    retried only when a retry could help."""
+    import datetime as dt
+
+    from airflow_provider_nexus.errors import SourcesFailedError, SourcesRejectedError
+    from airflow_provider_nexus.state import StateStore
+    from airflow_provider_nexus.warehouse import Warehouse
+
+    conn_id, _ = duckdb_conn
+    common = _common(conn_id, mini_project)
+    missing = {"name": "billing", "raw": {"customers": {"table": "landing.customers", "key": "id"}}, "persons": True}
+    other = {**SOURCE, "name": "shop2"}
+    raw = NexusRawOperator(task_id="raw", sources=[missing, SOURCE], data_dir=mini_project / "data", **common)
+    with pytest.raises(
+        SourcesRejectedError, match=r"1 of 2 sources failed \(billing: NexusConfigError: .*landing.customers"
+    ):
+        raw.execute(_context("r1"))
+    with Warehouse.open(conn_id) as wh:
+        state = StateStore(wh, "nexus_core")
+        assert state.get("shop", "raw") is not None and state.get("billing", "raw") is None
+        assert wh.count("nexus_raw.shop__orders") == 5
+        # a source another run holds fails retryably (it may be free on the retry)
+        state._acquire("source:shop2", "other_run", dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    both = NexusRawOperator(task_id="raw2", sources=[other, SOURCE], data_dir=mini_project / "data", **common)
+    with pytest.raises(SourcesFailedError, match="shop2: NexusBusyError") as failed:
+        both.execute(_context("r2"))
+    assert not isinstance(failed.value, SourcesRejectedError)
+    # the source layer builds every source from the raw windows of one task
+    source = NexusSourceOperator(task_id="source", sources=[SOURCE], entity_types=ENTITY_TYPES, **common)
+    result = source.execute({"run_id": "r1", "ti": SimpleNamespace(xcom_pull=lambda task_ids: {"sources": {}})})
+    assert result["sources"]["shop"]["models"]["events"]["written"] == 5
+    assert "-- sources/shop/events.sql" in source.compiled_sql
+
+
+def test_source_and_sources_are_exclusive() -> None:
+    from airflow_provider_nexus.errors import NexusConfigError
+
+    with pytest.raises(NexusConfigError, match="either 'source'"):
+        NexusRawOperator(task_id="raw", conn_id="x", source=SOURCE, sources=[SOURCE])
+    with pytest.raises(NexusConfigError, match="'shop' more than once"):
+        NexusRawOperator(task_id="raw", conn_id="x", sources=[SOURCE, SOURCE])

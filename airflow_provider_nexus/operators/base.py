@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
-from airflow_provider_nexus.errors import NexusConfigError
+from airflow_provider_nexus.errors import (
+    NexusConfigError,
+    SourcesFailedError,
+    SourcesRejectedError,
+    WarehouseCancelledError,
+)
 from airflow_provider_nexus.layers.common import RunContext, utcnow
 from airflow_provider_nexus.warehouse import Warehouse
 
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
 
 #: The SQL shown in the UI is capped so a huge batch cannot bloat the metadata database.
 MAX_SHOWN_SQL = 200_000
+T = TypeVar("T")
 
 
 class NexusBaseOperator(BaseOperator):
@@ -62,7 +68,9 @@ class NexusBaseOperator(BaseOperator):
         self._open_warehouse: Warehouse | None = None
 
     @contextmanager
-    def warehouse(self) -> Iterator[Warehouse]:
+    def warehouse(self, *, append: bool = False) -> Iterator[Warehouse]:
+        """A session of the task's warehouse; its SQL becomes `compiled_sql` (added to what
+        earlier sessions of this execute() ran, with `append`)."""
         with Warehouse.open(self.conn_id, self.dialect_name) as wh:
             self._open_warehouse = wh
             try:
@@ -70,7 +78,42 @@ class NexusBaseOperator(BaseOperator):
             finally:
                 self._open_warehouse = None
                 shown = wh.shown_sql()
+                if append and self.compiled_sql:
+                    shown = f"{self.compiled_sql}\n\n{shown}"
                 self.compiled_sql = shown if len(shown) <= MAX_SHOWN_SQL else shown[:MAX_SHOWN_SQL] + "\n-- (truncated)"
+
+    def each_source(
+        self, sources: Sequence[SourceConfig], run: RunContext, work: Callable[[Warehouse, SourceConfig], T]
+    ) -> dict[str, T]:
+        """`work` for each source, each in a session and claim of its own.
+
+        With several sources (one task per layer), a source that fails does not stop the others:
+        theirs are committed, and the task fails at the end naming each failed source. It is
+        retried unless every failure is one a retry cannot fix. A killed or timed-out task stops
+        at once.
+        """
+        done: dict[str, T] = {}
+        failed: dict[str, Exception] = {}
+        for index, source in enumerate(sources):
+            try:
+                with self.warehouse(append=index > 0) as wh, self.exclusive(wh, f"source:{source.name}", run):
+                    done[source.name] = work(wh, source)
+            except WarehouseCancelledError:
+                raise
+            except Exception as exc:
+                if len(sources) == 1:
+                    raise
+                self.log.exception("source %s failed; the other sources go on", source.name)
+                failed[source.name] = exc
+        if failed:
+            listed = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failed.items())
+            committed = ", ".join(done) or "none"
+            permanent = all(isinstance(exc, AirflowFailException) for exc in failed.values())
+            error = SourcesRejectedError if permanent else SourcesFailedError
+            raise error(f"{len(failed)} of {len(sources)} sources failed ({listed}); committed: {committed}") from next(
+                iter(failed.values())
+            )
+        return done
 
     def on_kill(self) -> None:
         """Stop the warehouse statement this task is running (Airflow calls this when the task
@@ -136,10 +179,16 @@ class NexusBaseOperator(BaseOperator):
             )
         return names
 
-    def skip_unless_selected(self, context: Mapping[str, Any], source: str) -> None:
+    def sources_to_run(self, context: Mapping[str, Any], sources: Sequence[SourceConfig]) -> list[SourceConfig]:
+        """`sources` that the run's conf selects; skips the task when it selects none of them."""
         selected = self.selected_sources(context)
-        if selected is not None and source not in selected:
-            raise AirflowSkipException(f"source {source!r} is not in this run's conf 'sources' {selected}")
+        if selected is None:
+            return list(sources)
+        chosen = [s for s in sources if s.name in selected]
+        if not chosen:
+            names = ", ".join(repr(s.name) for s in sources)
+            raise AirflowSkipException(f"source(s) {names} not in this run's conf 'sources' {selected}")
+        return chosen
 
     @contextmanager
     def exclusive(self, wh: Warehouse, scope: str, run: RunContext) -> Iterator[None]:
@@ -171,6 +220,23 @@ def _run_conf(context: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def as_source(value: SourceConfig | Mapping[str, Any]) -> SourceConfig:
     return value if isinstance(value, SourceConfig) else SourceConfig.model_validate(dict(value))
+
+
+SourceArg = SourceConfig | Mapping[str, Any]
+
+
+def one_or_more_sources(source: SourceArg | None, sources: Sequence[SourceArg] | None) -> list[SourceConfig]:
+    """`source` (one) or `sources` (several, one task per layer): exactly one of the two."""
+    if (source is None) == (sources is None):
+        raise NexusConfigError("give either 'source' (one source) or 'sources' (several), not both or neither")
+    chosen = [as_source(source)] if source is not None else [as_source(s) for s in sources or ()]
+    if not chosen:
+        raise NexusConfigError("'sources' is empty")
+    names = [s.name for s in chosen]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise NexusConfigError(f"'sources' names {', '.join(map(repr, repeated))} more than once")
+    return chosen
 
 
 def as_entity_types(value: Mapping[str, EntityTypeConfig | Mapping[str, Any]]) -> dict[str, EntityTypeConfig]:

@@ -1,25 +1,28 @@
-"""NexusRawOperator: copy one source's new raw rows into the raw layer and push its window."""
+"""NexusRawOperator: copy new raw rows of one source (or several) into the raw layer, push windows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_nexus.config import SourceConfig, parse_duration
+from airflow_provider_nexus.config import parse_duration
 from airflow_provider_nexus.lineage import TaskTables, raw_tables
-from airflow_provider_nexus.operators.base import NexusBaseOperator, as_source
+from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, one_or_more_sources
 
 
 class NexusRawOperator(NexusBaseOperator):
-    """Load the raw tables of one source (files by glob, or landed tables by synced-at).
+    """Load the raw tables of a source (files by glob, or landed tables by synced-at).
 
     :param source: a ``SourceConfig`` or a dict such as
         ``{"name": "crm", "raw": {"contacts": {"path": "crm/*.csv", "key": "contact_id"}}}``.
+    :param sources: several sources instead of `source`, loaded one after the other, each in its
+        own transaction: one that fails does not stop the others (the task fails at the end).
     :param data_dir: folder that relative file globs are resolved against.
     :param lookback: how far before the stored watermark a landed table is re-read ("10m").
 
-    Returns (and pushes as XCom) ``{"source", "low", "high", "rows", "tables"}``.
+    Returns (and pushes as XCom) ``{"source", "low", "high", "rows", "tables"}``; with `sources`,
+    ``{"sources": {name: that dict}}``.
     """
 
     ui_color = "#fdf1d6"
@@ -27,32 +30,45 @@ class NexusRawOperator(NexusBaseOperator):
     def __init__(
         self,
         *,
-        source: SourceConfig | Mapping[str, Any],
+        source: SourceArg | None = None,
+        sources: Sequence[SourceArg] | None = None,
         data_dir: str | Path = ".",
         lookback: str | int | None = "10m",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.source = as_source(source)
+        self.several = sources is not None
+        self.sources = one_or_more_sources(source, sources)
         self.data_dir = str(data_dir)
         # a source's own lookback wins, zero included
-        chosen = self.source.lookback if self.source.lookback is not None else lookback
-        self.lookback = parse_duration(chosen if chosen is not None else 0)
-        #: Landed tables as the last execute() found them (``schema.table``), for lineage.
-        self._landed: dict[str, str] = {}
+        self.lookbacks = {
+            s.name: parse_duration(s.lookback if s.lookback is not None else (lookback if lookback is not None else 0))
+            for s in self.sources
+        }
+        #: Landed tables as the last execute() found them (source -> table -> ``schema.table``).
+        self._landed: dict[str, dict[str, str]] = {}
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.raw import load_source
 
-        self.skip_unless_selected(context, self.source.name)
+        todo = self.sources_to_run(context, self.sources)
         run = self.run_context(context)
-        with self.warehouse() as wh, self.exclusive(wh, f"source:{self.source.name}", run):
-            window = load_source(wh, self.source, self.schemas, Path(self.data_dir), self.lookback, run)
-        for table, counts in window["tables"].items():
-            self.log.info("raw %s.%s: %s", self.source.name, table, counts)
+        windows = self.each_source(
+            todo,
+            run,
+            lambda wh, source: load_source(
+                wh, source, self.schemas, Path(self.data_dir), self.lookbacks[source.name], run
+            ),
+        )
         # a new dict: the task runner's copy of this operator shares the DAG's attributes
-        self._landed = {t: c["landed"] for t, c in window["tables"].items() if c.get("landed")}
-        return window
+        self._landed = {}
+        for name, window in windows.items():
+            for table, counts in window["tables"].items():
+                self.log.info("raw %s.%s: %s", name, table, counts)
+            self._landed[name] = {t: c["landed"] for t, c in window["tables"].items() if c.get("landed")}
+        return {"sources": windows} if self.several else windows[todo[0].name]
 
     def lineage_tables(self) -> TaskTables:
-        return raw_tables(self.source, self.schemas, self.data_dir, self._landed)
+        return TaskTables.union(
+            raw_tables(s, self.schemas, self.data_dir, self._landed.get(s.name)) for s in self.sources
+        )

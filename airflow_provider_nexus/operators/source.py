@@ -1,23 +1,28 @@
-"""NexusSourceOperator: build one source's event log models from its raw batch."""
+"""NexusSourceOperator: build the event log models of one source (or several) from their raw batch."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SourceConfig
 from airflow_provider_nexus.layers.common import from_iso
 from airflow_provider_nexus.lineage import TaskTables, source_tables
-from airflow_provider_nexus.operators.base import NexusBaseOperator, as_entity_types, as_source
+from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, as_entity_types, one_or_more_sources
 
 
 class NexusSourceOperator(NexusBaseOperator):
     """Render ``sources/<source>/<model>.sql`` for each model the source declares and merge it.
 
     :param source: a ``SourceConfig`` or an equivalent dict.
+    :param sources: several sources instead of `source`, built one after the other, each in its
+        own transaction: one that fails does not stop the others (the task fails at the end).
     :param entity_types: the declared entity types (``{"person": {"identifiers": [...], ...}}``).
-    :param raw_task_id: the raw task of this source in the same run, whose window XCom bounds the
-        batch. Without it the batch runs up to the raw layer's committed watermark.
+    :param raw_task_id: the raw task of this source (or these sources) in the same run, whose
+        window XCom bounds the batch. Without it, or for a source it has no window of, the batch
+        runs up to the raw layer's committed watermark.
+
+    Returns the source's summary; with `sources`, ``{"sources": {name: summary}}``.
     """
 
     ui_color = "#e3f4e1"
@@ -25,31 +30,49 @@ class NexusSourceOperator(NexusBaseOperator):
     def __init__(
         self,
         *,
-        source: SourceConfig | Mapping[str, Any],
+        source: SourceArg | None = None,
+        sources: Sequence[SourceArg] | None = None,
         entity_types: Mapping[str, EntityTypeConfig | Mapping[str, Any]],
         raw_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.source = as_source(source)
+        self.several = sources is not None
+        self.sources = one_or_more_sources(source, sources)
         self.entity_types = as_entity_types(entity_types)
         self.raw_task_id = raw_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.source import build_source
 
-        self.skip_unless_selected(context, self.source.name)
-        high = None
-        if self.raw_task_id:
-            window = context["ti"].xcom_pull(task_ids=self.raw_task_id)
-            if isinstance(window, dict):
-                high = from_iso(window.get("high"))
-                self.log.info("window from %s: %s", self.raw_task_id, window)
+        todo = self.sources_to_run(context, self.sources)
+        highs = self._raw_highs(context)
         run = self.run_context(context)
-        with self.warehouse() as wh, self.exclusive(wh, f"source:{self.source.name}", run):
-            summary = build_source(wh, self.engine(wh), self.source, self.entity_types, self.schemas, run, high)
-        self.log.info("source %s: %s", self.source.name, summary["models"])
-        return summary
+
+        def build(wh: Any, source: SourceConfig) -> dict[str, Any]:
+            engine = self.engine(wh)
+            return build_source(wh, engine, source, self.entity_types, self.schemas, run, highs.get(source.name))
+
+        summaries = self.each_source(todo, run, build)
+        for name, summary in summaries.items():
+            self.log.info("source %s: %s", name, summary["models"])
+        return {"sources": summaries} if self.several else summaries[todo[0].name]
+
+    def _raw_highs(self, context: Any) -> dict[str, Any]:
+        """Upper bound of each source's batch: the high of its raw window in this run, if any."""
+        if not self.raw_task_id:
+            return {}
+        pulled = context["ti"].xcom_pull(task_ids=self.raw_task_id)
+        if not isinstance(pulled, dict):
+            return {}
+        self.log.info("window(s) from %s: %s", self.raw_task_id, pulled)
+        # one raw task per source pushes its window; one for several, {"sources": {name: window}}
+        windows = pulled.get("sources") if "sources" in pulled else {str(pulled.get("source")): pulled}
+        return {
+            str(name): from_iso(window.get("high"))
+            for name, window in (windows or {}).items()
+            if isinstance(window, dict) and window.get("high")
+        }
 
     def lineage_tables(self) -> TaskTables:
-        return source_tables(self.source, self.schemas, self.has_template)
+        return TaskTables.union(source_tables(s, self.schemas, self.has_template) for s in self.sources)
