@@ -6,6 +6,8 @@ warehouse is worth retrying.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
@@ -56,7 +58,11 @@ class ResolutionCapError(NexusError, AirflowFailException):
 
 class SourcesFailedError(NexusError):
     """Some of the sources one task processes failed (the others were committed); a retry
-    processes them again, and the committed ones have nothing new."""
+    processes them again, and the committed ones find nothing new (unless a full refresh asked
+    for everything again)."""
+
+    #: source name -> result of each source that committed
+    done: dict[str, Any] = {}
 
 
 class SourcesRejectedError(SourcesFailedError, AirflowFailException):

@@ -284,25 +284,65 @@ def test_one_task_for_several_sources_commits_those_that_succeed(
     missing = {"name": "billing", "raw": {"customers": {"table": "landing.customers", "key": "id"}}, "persons": True}
     other = {**SOURCE, "name": "shop2"}
     raw = NexusRawOperator(task_id="raw", sources=[missing, SOURCE], data_dir=mini_project / "data", **common)
+    pushed: dict[str, Any] = {}
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value}))
     with pytest.raises(
         SourcesRejectedError, match=r"1 of 2 sources failed \(billing: NexusConfigError: .*landing.customers"
     ):
-        raw.execute(_context("r1"))
+        raw.execute({"run_id": "r1", "ti": ti})
+    # the committed source's window is pushed all the same, for the source task (all_done)
+    windows = pushed["return_value"]["sources"]
+    assert set(windows) == {"shop"} and windows["shop"]["rows"] == 5
     with Warehouse.open(conn_id) as wh:
         state = StateStore(wh, "nexus_core")
         assert state.get("shop", "raw") is not None and state.get("billing", "raw") is None
         assert wh.count("nexus_raw.shop__orders") == 5
+        assert wh.count("nexus_core.nexus_locks") == 0  # both claims released
         # a source another run holds fails retryably (it may be free on the retry)
         state._acquire("source:shop2", "other_run", dt.datetime.now(dt.UTC).replace(tzinfo=None))
     both = NexusRawOperator(task_id="raw2", sources=[other, SOURCE], data_dir=mini_project / "data", **common)
     with pytest.raises(SourcesFailedError, match="shop2: NexusBusyError") as failed:
         both.execute(_context("r2"))
     assert not isinstance(failed.value, SourcesRejectedError)
-    # the source layer builds every source from the raw windows of one task
-    source = NexusSourceOperator(task_id="source", sources=[SOURCE], entity_types=ENTITY_TYPES, **common)
-    result = source.execute({"run_id": "r1", "ti": SimpleNamespace(xcom_pull=lambda task_ids: {"sources": {}})})
+    # the source layer builds each source up to its window in the raw task's XCom
+    source = NexusSourceOperator(
+        task_id="source", sources=[SOURCE], entity_types=ENTITY_TYPES, raw_task_id="raw", **common
+    )
+    pulled: list[str] = []
+    ti = SimpleNamespace(xcom_pull=lambda task_ids: pulled.append(task_ids) or {"sources": windows})
+    result = source.execute({"run_id": "r1", "ti": ti})
+    assert pulled == ["raw"] and result["sources"]["shop"]["high"] == windows["shop"]["high"]
     assert result["sources"]["shop"]["models"]["events"]["written"] == 5
-    assert "-- sources/shop/events.sql" in source.compiled_sql
+    assert source.compiled_sql.startswith("-- source shop\n\n-- sources/shop/events.sql")
+
+
+def test_a_killed_task_starts_no_further_source(
+    duckdb_conn: tuple[str, Path], mini_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow calls on_kill from its signal handler; here it is called right after the first
+    source's load (between statements, where no statement is running to cancel). Each source
+    also claims and writes at its own time, not the task's start."""
+    import airflow_provider_nexus.layers.raw as raw_layer
+    from airflow_provider_nexus.errors import WarehouseCancelledError
+
+    conn_id, _ = duckdb_conn
+    sources = [{**SOURCE, "name": name} for name in ("first", "second", "third")]
+    raw = NexusRawOperator(
+        task_id="raw", sources=sources, data_dir=mini_project / "data", **_common(conn_id, mini_project)
+    )
+    load, times = raw_layer.load_source, []
+
+    def load_then_kill(wh: Any, source: Any, schemas: Any, data_dir: Any, lookback: Any, run: Any) -> Any:
+        times.append(run.now)
+        window = load(wh, source, schemas, data_dir, lookback, run)
+        if source.name == "second":
+            raw.on_kill()
+        return window
+
+    monkeypatch.setattr(raw_layer, "load_source", load_then_kill)
+    with pytest.raises(WarehouseCancelledError, match="killed; not started: third"):
+        raw.execute(_context("r1"))
+    assert len(times) == 2 and times[1] > times[0]
 
 
 def test_source_and_sources_are_exclusive() -> None:

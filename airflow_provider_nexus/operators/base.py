@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,8 @@ class NexusBaseOperator(BaseOperator):
     template_fields_renderers = {"compiled_sql": "sql"}
     # The SQL is only known after execute(); ask the task runner to store the fields again.
     overwrite_rtif_after_execution: bool = True
+    #: The task was given `sources` (several), not one `source`.
+    several: bool = False
     ui_color = "#dceefc"
 
     def __init__(
@@ -66,11 +69,15 @@ class NexusBaseOperator(BaseOperator):
         self.compiled_sql = ""
         #: The warehouse session execute() has open, for on_kill.
         self._open_warehouse: Warehouse | None = None
+        #: on_kill was called: a task handling several sources starts no further one.
+        self._killed = False
+        #: Scopes whose claim another run took over during this execute() (see `exclusive`).
+        self._lost_claims: set[str] = set()
 
     @contextmanager
-    def warehouse(self, *, append: bool = False) -> Iterator[Warehouse]:
-        """A session of the task's warehouse; its SQL becomes `compiled_sql` (added to what
-        earlier sessions of this execute() ran, with `append`)."""
+    def warehouse(self, *, append: bool = False, header: str = "") -> Iterator[Warehouse]:
+        """A session of the task's warehouse; its SQL becomes `compiled_sql` (after a `header`
+        line, and added to what earlier sessions of this execute() ran, with `append`)."""
         with Warehouse.open(self.conn_id, self.dialect_name) as wh:
             self._open_warehouse = wh
             try:
@@ -78,28 +85,46 @@ class NexusBaseOperator(BaseOperator):
             finally:
                 self._open_warehouse = None
                 shown = wh.shown_sql()
+                if header:
+                    shown = f"-- {header}\n\n{shown}"
                 if append and self.compiled_sql:
                     shown = f"{self.compiled_sql}\n\n{shown}"
                 self.compiled_sql = shown if len(shown) <= MAX_SHOWN_SQL else shown[:MAX_SHOWN_SQL] + "\n-- (truncated)"
 
     def each_source(
-        self, sources: Sequence[SourceConfig], run: RunContext, work: Callable[[Warehouse, SourceConfig], T]
+        self,
+        sources: Sequence[SourceConfig],
+        run: RunContext,
+        work: Callable[[Warehouse, SourceConfig, RunContext], T],
     ) -> dict[str, T]:
         """`work` for each source, each in a session and claim of its own.
 
         With several sources (one task per layer), a source that fails does not stop the others:
-        theirs are committed, and the task fails at the end naming each failed source. It is
-        retried unless every failure is one a retry cannot fix. A killed or timed-out task stops
-        at once.
+        theirs are committed, and the task fails at the end naming each failed source (the error's
+        `done` holds the committed sources' results). It is retried unless every failure is one a
+        retry cannot fix. A killed or timed-out task stops at once; a source whose claim another
+        run took over is a failure of that source alone.
         """
         done: dict[str, T] = {}
         failed: dict[str, Exception] = {}
         for index, source in enumerate(sources):
+            if self._killed:
+                raise WarehouseCancelledError(
+                    f"the task was killed; not started: {', '.join(s.name for s in sources[index:])}"
+                )
+            scope = f"source:{source.name}"
+            # Each source claims and writes at its own time: after earlier sources took longer than
+            # a claim's timeout, a claim dated from the task's start would be stale when taken.
+            own_run = dataclasses.replace(run, now=utcnow()) if index else run
             try:
-                with self.warehouse(append=index > 0) as wh, self.exclusive(wh, f"source:{source.name}", run):
-                    done[source.name] = work(wh, source)
-            except WarehouseCancelledError:
-                raise
+                header = f"source {source.name}" if self.several else ""
+                with self.warehouse(append=index > 0, header=header) as wh, self.exclusive(wh, scope, own_run):
+                    done[source.name] = work(wh, source, own_run)
+            except WarehouseCancelledError as exc:
+                if len(sources) == 1 or scope not in self._lost_claims:
+                    raise  # killed or timed out: nothing more runs
+                self.log.error("source %s stopped: %s; the other sources go on", source.name, exc)
+                failed[source.name] = exc
             except Exception as exc:
                 if len(sources) == 1:
                     raise
@@ -109,15 +134,17 @@ class NexusBaseOperator(BaseOperator):
             listed = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failed.items())
             committed = ", ".join(done) or "none"
             permanent = all(isinstance(exc, AirflowFailException) for exc in failed.values())
-            error = SourcesRejectedError if permanent else SourcesFailedError
-            raise error(f"{len(failed)} of {len(sources)} sources failed ({listed}); committed: {committed}") from next(
-                iter(failed.values())
+            error = (SourcesRejectedError if permanent else SourcesFailedError)(
+                f"{len(failed)} of {len(sources)} sources failed ({listed}); committed: {committed}"
             )
+            error.done = done
+            raise error from next(iter(failed.values()))
         return done
 
     def on_kill(self) -> None:
         """Stop the warehouse statement this task is running (Airflow calls this when the task
         is killed). The statement fails, its transaction rolls back, and no watermark moves."""
+        self._killed = True
         wh = self._open_warehouse
         if wh is not None and wh.cancel("the task was killed"):
             self.log.info("asked %s to cancel the running statement", wh.dialect.name)
@@ -179,6 +206,12 @@ class NexusBaseOperator(BaseOperator):
             )
         return names
 
+    def skip_unless_selected(self, context: Mapping[str, Any], source: str) -> None:
+        """Skip the task unless the run's conf selects `source` (or selects none)."""
+        selected = self.selected_sources(context)
+        if selected is not None and source not in selected:
+            raise AirflowSkipException(f"source {source!r} is not in this run's conf 'sources' {selected}")
+
     def sources_to_run(self, context: Mapping[str, Any], sources: Sequence[SourceConfig]) -> list[SourceConfig]:
         """`sources` that the run's conf selects; skips the task when it selects none of them."""
         selected = self.selected_sources(context)
@@ -204,11 +237,16 @@ class NexusBaseOperator(BaseOperator):
         # the DAG as well as the run: two DAGs of one config share scheduled run ids
         dag_id = self.dag_id if self.has_dag() else "adhoc"
         holder = f"{dag_id}/{run.run_id}"
+
+        def lost(reason: str) -> None:
+            self._lost_claims.add(scope)
+            wh.stop(reason)
+
         with state.lock(scope, holder, run.now):
             if not wh.dialect.renews_claims:
                 yield
                 return
-            with renewing(lambda: Warehouse.open(self.conn_id, wh.dialect), self.schemas.core, scope, holder, wh.stop):
+            with renewing(lambda: Warehouse.open(self.conn_id, wh.dialect), self.schemas.core, scope, holder, lost):
                 yield
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_nexus.config import parse_duration
+from airflow_provider_nexus.config import SourceConfig, parse_duration
+from airflow_provider_nexus.errors import SourcesFailedError
+from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.lineage import TaskTables, raw_tables
 from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, one_or_more_sources
+from airflow_provider_nexus.warehouse import Warehouse
 
 
 class NexusRawOperator(NexusBaseOperator):
@@ -47,28 +51,45 @@ class NexusRawOperator(NexusBaseOperator):
         }
         #: Landed tables as the last execute() found them (source -> table -> ``schema.table``).
         self._landed: dict[str, dict[str, str]] = {}
+        #: The sources the last execute() ran (the run's conf may select some), for lineage.
+        self._ran: list[str] | None = None
+
+    @property
+    def source(self) -> SourceConfig:
+        """The source of a task given one `source`."""
+        if self.several:
+            raise AttributeError("this task loads several sources: see `sources`")
+        return self.sources[0]
+
+    @property
+    def lookback(self) -> dt.timedelta:
+        return self.lookbacks[self.source.name]
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.raw import load_source
 
         todo = self.sources_to_run(context, self.sources)
-        run = self.run_context(context)
-        windows = self.each_source(
-            todo,
-            run,
-            lambda wh, source: load_source(
-                wh, source, self.schemas, Path(self.data_dir), self.lookbacks[source.name], run
-            ),
-        )
-        # a new dict: the task runner's copy of this operator shares the DAG's attributes
-        self._landed = {}
-        for name, window in windows.items():
+        # new containers: the task runner's copy of this operator shares the DAG's attributes
+        self._ran, self._landed = [s.name for s in todo], {}
+
+        def load(wh: Warehouse, source: SourceConfig, run: RunContext) -> dict[str, Any]:
+            window = load_source(wh, source, self.schemas, Path(self.data_dir), self.lookbacks[source.name], run)
             for table, counts in window["tables"].items():
-                self.log.info("raw %s.%s: %s", name, table, counts)
-            self._landed[name] = {t: c["landed"] for t, c in window["tables"].items() if c.get("landed")}
+                self.log.info("raw %s.%s: %s", source.name, table, counts)
+            self._landed[source.name] = {t: c["landed"] for t, c in window["tables"].items() if c.get("landed")}
+            return window
+
+        try:
+            windows = self.each_source(todo, self.run_context(context), load)
+        except SourcesFailedError as failed:
+            # the committed sources' windows still bound this run's source task (it runs after a
+            # failed raw task too)
+            ti = context.get("ti")
+            if ti is not None:
+                ti.xcom_push(key="return_value", value={"sources": failed.done})
+            raise
         return {"sources": windows} if self.several else windows[todo[0].name]
 
     def lineage_tables(self) -> TaskTables:
-        return TaskTables.union(
-            raw_tables(s, self.schemas, self.data_dir, self._landed.get(s.name)) for s in self.sources
-        )
+        ran = [s for s in self.sources if self._ran is None or s.name in self._ran]
+        return TaskTables.union(raw_tables(s, self.schemas, self.data_dir, self._landed.get(s.name)) for s in ran)

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SourceConfig
-from airflow_provider_nexus.layers.common import from_iso
+from airflow_provider_nexus.layers.common import RunContext, from_iso
 from airflow_provider_nexus.lineage import TaskTables, source_tables
 from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, as_entity_types, one_or_more_sources
+from airflow_provider_nexus.warehouse import Warehouse
 
 
 class NexusSourceOperator(NexusBaseOperator):
@@ -41,21 +42,30 @@ class NexusSourceOperator(NexusBaseOperator):
         self.sources = one_or_more_sources(source, sources)
         self.entity_types = as_entity_types(entity_types)
         self.raw_task_id = raw_task_id
+        #: The sources the last execute() ran (the run's conf may select some), for lineage.
+        self._ran: list[str] | None = None
+
+    @property
+    def source(self) -> SourceConfig:
+        """The source of a task given one `source`."""
+        if self.several:
+            raise AttributeError("this task builds several sources: see `sources`")
+        return self.sources[0]
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.source import build_source
 
         todo = self.sources_to_run(context, self.sources)
+        self._ran = [s.name for s in todo]
         highs = self._raw_highs(context)
-        run = self.run_context(context)
 
-        def build(wh: Any, source: SourceConfig) -> dict[str, Any]:
+        def build(wh: Warehouse, source: SourceConfig, run: RunContext) -> dict[str, Any]:
             engine = self.engine(wh)
-            return build_source(wh, engine, source, self.entity_types, self.schemas, run, highs.get(source.name))
+            summary = build_source(wh, engine, source, self.entity_types, self.schemas, run, highs.get(source.name))
+            self.log.info("source %s: %s", source.name, summary["models"])
+            return summary
 
-        summaries = self.each_source(todo, run, build)
-        for name, summary in summaries.items():
-            self.log.info("source %s: %s", name, summary["models"])
+        summaries = self.each_source(todo, self.run_context(context), build)
         return {"sources": summaries} if self.several else summaries[todo[0].name]
 
     def _raw_highs(self, context: Any) -> dict[str, Any]:
@@ -75,4 +85,5 @@ class NexusSourceOperator(NexusBaseOperator):
         }
 
     def lineage_tables(self) -> TaskTables:
-        return TaskTables.union(source_tables(s, self.schemas, self.has_template) for s in self.sources)
+        ran = [s for s in self.sources if self._ran is None or s.name in self._ran]
+        return TaskTables.union(source_tables(s, self.schemas, self.has_template) for s in ran)
