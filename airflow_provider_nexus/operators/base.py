@@ -250,6 +250,20 @@ class NexusBaseOperator(BaseOperator):
                 yield
 
 
+class SourcesMixin:
+    """For operators given one `source` or several `sources` (one task per layer)."""
+
+    sources: list[SourceConfig]
+    several: bool
+
+    @property
+    def source(self) -> SourceConfig:
+        """The source of a task given one `source`."""
+        if self.several:
+            raise AttributeError("this task handles several sources: see `sources`")
+        return self.sources[0]
+
+
 def _run_conf(context: Mapping[str, Any]) -> Mapping[str, Any]:
     dag_run = context.get("dag_run")
     conf = getattr(dag_run, "conf", None) if dag_run is not None else None

@@ -11,11 +11,11 @@ from airflow_provider_nexus.config import SourceConfig, parse_duration
 from airflow_provider_nexus.errors import SourcesFailedError
 from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.lineage import TaskTables, raw_tables
-from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, one_or_more_sources
+from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, SourcesMixin, one_or_more_sources
 from airflow_provider_nexus.warehouse import Warehouse
 
 
-class NexusRawOperator(NexusBaseOperator):
+class NexusRawOperator(SourcesMixin, NexusBaseOperator):
     """Load the raw tables of a source (files by glob, or landed tables by synced-at).
 
     :param source: a ``SourceConfig`` or a dict such as
@@ -53,13 +53,6 @@ class NexusRawOperator(NexusBaseOperator):
         self._landed: dict[str, dict[str, str]] = {}
         #: The sources the last execute() ran (the run's conf may select some), for lineage.
         self._ran: list[str] | None = None
-
-    @property
-    def source(self) -> SourceConfig:
-        """The source of a task given one `source`."""
-        if self.several:
-            raise AttributeError("this task loads several sources: see `sources`")
-        return self.sources[0]
 
     @property
     def lookback(self) -> dt.timedelta:

@@ -8,11 +8,17 @@ from typing import Any
 from airflow_provider_nexus.config import EntityTypeConfig, SourceConfig
 from airflow_provider_nexus.layers.common import RunContext, from_iso
 from airflow_provider_nexus.lineage import TaskTables, source_tables
-from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, as_entity_types, one_or_more_sources
+from airflow_provider_nexus.operators.base import (
+    NexusBaseOperator,
+    SourceArg,
+    SourcesMixin,
+    as_entity_types,
+    one_or_more_sources,
+)
 from airflow_provider_nexus.warehouse import Warehouse
 
 
-class NexusSourceOperator(NexusBaseOperator):
+class NexusSourceOperator(SourcesMixin, NexusBaseOperator):
     """Render ``sources/<source>/<model>.sql`` for each model the source declares and merge it.
 
     :param source: a ``SourceConfig`` or an equivalent dict.
@@ -44,13 +50,6 @@ class NexusSourceOperator(NexusBaseOperator):
         self.raw_task_id = raw_task_id
         #: The sources the last execute() ran (the run's conf may select some), for lineage.
         self._ran: list[str] | None = None
-
-    @property
-    def source(self) -> SourceConfig:
-        """The source of a task given one `source`."""
-        if self.several:
-            raise AttributeError("this task builds several sources: see `sources`")
-        return self.sources[0]
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.source import build_source
