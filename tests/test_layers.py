@@ -118,6 +118,26 @@ def test_resynced_event_whose_new_identifier_is_rejected_loses_the_old_one(
     assert reasons == [("identifiers", "empty after normalisation"), ("identifiers", "null or empty identifier_value")]
 
 
+def test_identifiers_made_of_blank_characters_are_rejected(backend: Backend, mini_project: Path) -> None:
+    """Exports fill "empty" cells with no-break spaces, tabs or zero-width spaces: such a value
+    is as empty as '' and must not link every person who has it."""
+    duck, config = _setup(backend, mini_project)
+    (mini_project / "sql" / "sources" / "shop" / "identifiers.sql").write_text(_ONE_IDENTIFIER_PER_ORDER)
+    for name in (mini_project / "data").glob("orders_*.csv"):
+        name.unlink()
+    (mini_project / "data" / "orders_0001.csv").write_text(
+        "order_id,customer_id,email,phone,customer_name,company_domain,amount,ordered_at\n"
+        "o1,c1,\u00a0\u200b,,Ann,acme.com,10.5,2024-01-01 10:00:00\n"
+        'o2,c2,,"\t\ufeff ",Bob,acme.com,20,2024-01-01 11:00:00\n',
+        encoding="utf-8",
+    )
+    _pipeline(duck, config, _run(1))
+    s, c = config.schemas.source, config.schemas.core
+    assert _rows(duck, f"SELECT identifier_value FROM {c}.nexus_identifiers") == []
+    reasons = _rows(duck, f"SELECT model, reason FROM {s}.nexus_rejected_rows ORDER BY 1, 2")
+    assert reasons == [("identifiers", "null or empty identifier_value")] * 2
+
+
 def test_a_key_repeated_inside_one_file_keeps_its_last_row(backend: Backend, mini_project: Path) -> None:
     """An export that appends each change of a row (a change log) lists a key several times."""
     duck, config = _setup(backend, mini_project)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SchemasConfig, SourceConfig
+from airflow_provider_nexus.dialects.base import Dialect
 from airflow_provider_nexus.errors import NexusDataError, NexusTemplateError
 from airflow_provider_nexus.layers.common import (
     EVENT_CHILD_MODELS,
@@ -162,9 +163,7 @@ def _stage_model(
     stage_q = d.quote(stage)
     _check_ids(wh, stage_q, where)
     _check_contract(wh, stage_q, model, source, entity_types, where)
-    aside = set_aside_rejects(
-        wh, writes, stage, model, d.literal(source.name), _REJECT_RULES.get(model, []), rejected, run
-    )
+    aside = set_aside_rejects(wh, writes, stage, model, d.literal(source.name), reject_rules(d, model), rejected, run)
     target = ensure_model_table(wh, schemas.source, f"{source.name}__{model}", model)
     written = wh.count(stage_q)
     if run.full_refresh:  # a rebuild from raw: rows the templates no longer give must go too
@@ -239,25 +238,45 @@ def _too_long(model: str) -> tuple[str, str]:
     )
 
 
-_REJECT_RULES: dict[str, list[tuple[str, str]]] = {
-    "events": [("occurred_at IS NULL", "null occurred_at"), _too_long("events")],
-    "identifiers": [
-        ("identifier_value IS NULL OR TRIM(identifier_value) = ''", "null or empty identifier_value"),
-        _too_long("identifiers"),
-        ("identifier_type IS NULL", "null identifier_type"),
-        ("entity_type IS NULL", "null entity_type"),
-    ],
-    "traits": [
-        ("trait_name IS NULL", "null trait_name"),
-        ("entity_type IS NULL", "null entity_type"),
-        _too_long("traits"),
-    ],
-    "memberships": [
-        ("person_identifier_value IS NULL OR TRIM(person_identifier_value) = ''", "null person identifier"),
-        ("group_identifier_value IS NULL OR TRIM(group_identifier_value) = ''", "null group identifier"),
-        _too_long("memberships"),
-    ],
-}
+#: Characters that, beside the space TRIM removes, leave a value blank when they are all it has:
+#: tab and line breaks, no-break and other Unicode spaces, the zero-width space and the byte-order
+#: mark. Spreadsheet and CRM exports fill "empty" cells with them; kept, one such value would link
+#: every person who has it.
+BLANK_CHARACTERS = "\t\n\r\u00a0\u2002\u2003\u2007\u2009\u200b\u202f\u3000\ufeff"
+
+
+def blank(d: Dialect, column: str) -> str:
+    """`column` is null, empty or made of spaces and `BLANK_CHARACTERS` only (every engine has
+    TRANSLATE: each of those characters becomes a space, which TRIM removes)."""
+    spaces = " " * len(BLANK_CHARACTERS)
+    return (
+        f"({column} IS NULL OR TRIM(TRANSLATE({column}, {d.string_literal(BLANK_CHARACTERS)}, "
+        f"{d.string_literal(spaces)})) = '')"
+    )
+
+
+def reject_rules(d: Dialect, model: str) -> list[tuple[str, str]]:
+    """(condition, reason) of the rows of `model` the source layer sets aside."""
+    rules: dict[str, list[tuple[str, str]]] = {
+        "events": [("occurred_at IS NULL", "null occurred_at"), _too_long("events")],
+        "identifiers": [
+            (blank(d, "identifier_value"), "null or empty identifier_value"),
+            _too_long("identifiers"),
+            ("identifier_type IS NULL", "null identifier_type"),
+            ("entity_type IS NULL", "null entity_type"),
+        ],
+        "traits": [
+            ("trait_name IS NULL", "null trait_name"),
+            ("entity_type IS NULL", "null entity_type"),
+            _too_long("traits"),
+        ],
+        "memberships": [
+            (blank(d, "person_identifier_value"), "null person identifier"),
+            (blank(d, "group_identifier_value"), "null group identifier"),
+            _too_long("memberships"),
+        ],
+    }
+    return rules.get(model, [])
 
 
 @dataclass(frozen=True)
