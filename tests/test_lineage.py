@@ -191,6 +191,18 @@ def test_each_layer_reads_what_the_layer_before_it_writes(duckdb_conn: tuple[str
     assert table(schemas.final, "nexus_persons") in outputs["final"]
 
 
+def test_one_task_per_layer_reports_every_source(duckdb_conn: tuple[str, Path]) -> None:
+    config = load_config(REPO / "dags" / "configs" / "nexus_demo.yml")
+    warehouse = config.warehouse.model_copy(update={"conn_id": duckdb_conn[0]})
+    dag = build_dag(config.model_copy(update={"warehouse": warehouse, "granularity": "layer"}))
+    raw = dag.get_task("raw").get_openlineage_facets_on_start()
+    source = dag.get_task("source").get_openlineage_facets_on_start()
+    raw_tables = {d.name for d in raw.outputs}
+    assert raw_tables == {d.name for d in source.inputs}
+    expected = {f"warehouse.{config.schemas.raw}.{s.name}__{t}" for s in config.sources for t in s.raw}
+    assert raw_tables == expected
+
+
 @pytest.mark.airflow
 def test_airflow_emits_the_lineage_of_every_task(tmp_path: Path) -> None:
     """The demo DAG under `dag.test()`, with the OpenLineage provider writing events to a file."""
