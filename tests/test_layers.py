@@ -138,6 +138,20 @@ def test_identifiers_made_of_blank_characters_are_rejected(backend: Backend, min
     assert reasons == [("identifiers", "null or empty identifier_value")] * 2
 
 
+def test_blank_characters_the_database_cannot_hold_are_left_out_of_the_check(backend: Backend) -> None:
+    """A LATIN1 PostgreSQL database refuses a literal with an en space; the check then keeps to
+    the characters it can hold. The session reads its encoding when it connects."""
+    from airflow_provider_nexus.dialects import get_dialect
+    from airflow_provider_nexus.layers.source import blank
+
+    wh, _ = backend
+    assert wh.dialect.text_encoding == "utf-8"
+    latin1 = get_dialect("postgres")
+    latin1.text_encoding = "latin-1"
+    condition = blank(latin1, "v")
+    assert "\u00a0" in condition and "\u2002" not in condition and "\ufeff" not in condition
+
+
 def test_a_key_repeated_inside_one_file_keeps_its_last_row(backend: Backend, mini_project: Path) -> None:
     """An export that appends each change of a row (a change log) lists a key several times."""
     duck, config = _setup(backend, mini_project)

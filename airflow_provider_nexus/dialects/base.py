@@ -102,6 +102,17 @@ class Dialect:
             return self.string_literal(value)
         raise TypeError(f"no SQL literal for {type(value).__name__}")
 
+    #: Python codec of the database's text (PostgreSQL reads its server_encoding on connect).
+    text_encoding: str = "utf-8"
+
+    def can_encode(self, text: str) -> bool:
+        """Whether the database's text encoding holds `text`."""
+        try:
+            text.encode(self.text_encoding)
+        except (UnicodeEncodeError, LookupError):
+            return False
+        return True
+
     def string_literal(self, value: str) -> str:
         if "\x00" in value:
             raise ValueError("NUL characters cannot be rendered in a SQL string literal")

@@ -25,6 +25,17 @@ _ARROW_TYPES = (
 
 #: How often the server checks, during a statement, that this session's client is still there.
 CLIENT_CHECK_INTERVAL = "5s"
+#: PostgreSQL server encodings -> Python codecs, to know which characters a literal may hold. Any
+#: other (SQL_ASCII, whose bytes mean nothing in particular, included) is taken as ASCII.
+_PYTHON_CODECS = {
+    "UTF8": "utf-8",
+    "LATIN1": "latin-1",
+    "LATIN9": "iso8859-15",
+    "WIN1252": "cp1252",
+    "EUC_JP": "euc_jp",
+    "EUC_KR": "euc_kr",
+    "GB18030": "gb18030",
+}
 #: How long a cancelled statement's session may take to answer before it is given up.
 SETTLE_SECONDS = 10.0
 
@@ -96,6 +107,9 @@ class PostgresDialect(Dialect):
                 "WHERE current_setting('client_connection_check_interval', true) = '0'",
                 [CLIENT_CHECK_INTERVAL],
             )
+            cur.execute("SHOW server_encoding")
+            row = cur.fetchone()
+        self.text_encoding = _PYTHON_CODECS.get(str(row[0]).upper() if row else "", "ascii")
         return conn
 
     def cancel(self, connection: Any) -> bool:
