@@ -310,6 +310,13 @@ def _merge_stage(
             f"source {source!r}, raw table {table!r}: key column(s) {', '.join(missing)} missing from the "
             f"input (columns found: {', '.join(columns)})"
         )
+    # Nexus writes these itself: an input column of that name would be dropped without a word
+    reserved = [c for c in (INGESTED_AT, ROW_HASH) if c in columns]
+    if reserved:
+        raise NexusDataError(
+            f"source {source!r}, raw table {table!r}: the input has column(s) {', '.join(reserved)}, "
+            "which Nexus reserves for the raw layer; rename them in the input"
+        )
     data_cols = [c for c in columns if c not in _SYSTEM_COLUMNS]
     content_cols = [c for c in data_cols if c not in (SOURCE_FILE,)]
     key_list = ", ".join(d.quote(k) for k in keys)
