@@ -107,6 +107,8 @@ class NexusBaseOperator(BaseOperator):
         """
         done: dict[str, T] = {}
         failed: dict[str, Exception] = {}
+        # a new set: the task runner's copy of this operator shares the DAG's attributes
+        self._lost_claims = set()
         for index, source in enumerate(sources):
             if self._killed:
                 raise WarehouseCancelledError(
