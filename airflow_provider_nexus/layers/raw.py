@@ -311,7 +311,10 @@ def _merge_stage(
             f"input (columns found: {', '.join(columns)})"
         )
     # Nexus writes these itself: an input column of that name would be dropped without a word
+    # (the staged row position is Nexus's own only where its staging added it for the order)
     reserved = [c for c in (INGESTED_AT, ROW_HASH) if c in columns]
+    if SOURCE_ROW in columns and d.quote(SOURCE_ROW) not in order_by:
+        reserved.append(SOURCE_ROW)
     if reserved:
         raise NexusDataError(
             f"source {source!r}, raw table {table!r}: the input has column(s) {', '.join(reserved)}, "
