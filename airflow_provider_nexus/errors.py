@@ -61,8 +61,10 @@ class SourcesFailedError(NexusError):
     processes them again, and the committed ones find nothing new (unless a full refresh asked
     for everything again)."""
 
-    #: source name -> result of each source that committed
-    done: dict[str, Any] = {}
+    def __init__(self, message: str, done: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        #: source name -> result of each source that committed
+        self.done: dict[str, Any] = dict(done or {})
 
 
 class SourcesRejectedError(SourcesFailedError, AirflowFailException):

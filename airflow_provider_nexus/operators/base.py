@@ -42,8 +42,6 @@ class NexusBaseOperator(BaseOperator):
     template_fields_renderers = {"compiled_sql": "sql"}
     # The SQL is only known after execute(); ask the task runner to store the fields again.
     overwrite_rtif_after_execution: bool = True
-    #: The task was given `sources` (several), not one `source`.
-    several: bool = False
     ui_color = "#dceefc"
 
     def __init__(
@@ -90,58 +88,6 @@ class NexusBaseOperator(BaseOperator):
                 if append and self.compiled_sql:
                     shown = f"{self.compiled_sql}\n\n{shown}"
                 self.compiled_sql = shown if len(shown) <= MAX_SHOWN_SQL else shown[:MAX_SHOWN_SQL] + "\n-- (truncated)"
-
-    def each_source(
-        self,
-        sources: Sequence[SourceConfig],
-        run: RunContext,
-        work: Callable[[Warehouse, SourceConfig, RunContext], T],
-    ) -> dict[str, T]:
-        """`work` for each source, each in a session and claim of its own.
-
-        With several sources (one task per layer), a source that fails does not stop the others:
-        theirs are committed, and the task fails at the end naming each failed source (the error's
-        `done` holds the committed sources' results). It is retried unless every failure is one a
-        retry cannot fix. A killed or timed-out task stops at once; a source whose claim another
-        run took over is a failure of that source alone.
-        """
-        done: dict[str, T] = {}
-        failed: dict[str, Exception] = {}
-        # a new set: the task runner's copy of this operator shares the DAG's attributes
-        self._lost_claims = set()
-        for index, source in enumerate(sources):
-            if self._killed:
-                raise WarehouseCancelledError(
-                    f"the task was killed; not started: {', '.join(s.name for s in sources[index:])}"
-                )
-            scope = f"source:{source.name}"
-            # Each source claims and writes at its own time: after earlier sources took longer than
-            # a claim's timeout, a claim dated from the task's start would be stale when taken.
-            own_run = dataclasses.replace(run, now=utcnow()) if index else run
-            try:
-                header = f"source {source.name}" if self.several else ""
-                with self.warehouse(append=index > 0, header=header) as wh, self.exclusive(wh, scope, own_run):
-                    done[source.name] = work(wh, source, own_run)
-            except WarehouseCancelledError as exc:
-                if len(sources) == 1 or scope not in self._lost_claims:
-                    raise  # killed or timed out: nothing more runs
-                self.log.error("source %s stopped: %s; the other sources go on", source.name, exc)
-                failed[source.name] = exc
-            except Exception as exc:
-                if len(sources) == 1:
-                    raise
-                self.log.exception("source %s failed; the other sources go on", source.name)
-                failed[source.name] = exc
-        if failed:
-            listed = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failed.items())
-            committed = ", ".join(done) or "none"
-            permanent = all(isinstance(exc, AirflowFailException) for exc in failed.values())
-            error = (SourcesRejectedError if permanent else SourcesFailedError)(
-                f"{len(failed)} of {len(sources)} sources failed ({listed}); committed: {committed}"
-            )
-            error.done = done
-            raise error from next(iter(failed.values()))
-        return done
 
     def on_kill(self) -> None:
         """Stop the warehouse statement this task is running (Airflow calls this when the task
@@ -214,17 +160,6 @@ class NexusBaseOperator(BaseOperator):
         if selected is not None and source not in selected:
             raise AirflowSkipException(f"source {source!r} is not in this run's conf 'sources' {selected}")
 
-    def sources_to_run(self, context: Mapping[str, Any], sources: Sequence[SourceConfig]) -> list[SourceConfig]:
-        """`sources` that the run's conf selects; skips the task when it selects none of them."""
-        selected = self.selected_sources(context)
-        if selected is None:
-            return list(sources)
-        chosen = [s for s in sources if s.name in selected]
-        if not chosen:
-            names = ", ".join(repr(s.name) for s in sources)
-            raise AirflowSkipException(f"source(s) {names} not in this run's conf 'sources' {selected}")
-        return chosen
-
     @contextmanager
     def exclusive(self, wh: Warehouse, scope: str, run: RunContext) -> Iterator[None]:
         """Hold `scope` for this run, so two DAG runs never write the same source or layer at once.
@@ -250,20 +185,6 @@ class NexusBaseOperator(BaseOperator):
                 return
             with renewing(lambda: Warehouse.open(self.conn_id, wh.dialect), self.schemas.core, scope, holder, lost):
                 yield
-
-
-class SourcesMixin:
-    """For operators given one `source` or several `sources` (one task per layer)."""
-
-    sources: list[SourceConfig]
-    several: bool
-
-    @property
-    def source(self) -> SourceConfig:
-        """The source of a task given one `source`."""
-        if self.several:
-            raise AttributeError("this task handles several sources: see `sources`")
-        return self.sources[0]
 
 
 def _run_conf(context: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -298,3 +219,88 @@ def as_entity_types(value: Mapping[str, EntityTypeConfig | Mapping[str, Any]]) -
         name: cfg if isinstance(cfg, EntityTypeConfig) else EntityTypeConfig.model_validate(dict(cfg))
         for name, cfg in value.items()
     }
+
+
+class PerSourceOperator(NexusBaseOperator):
+    """An operator given one `source` or several `sources` (one task per layer)."""
+
+    def __init__(
+        self, *, source: SourceArg | None = None, sources: Sequence[SourceArg] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.several = sources is not None
+        self.sources = one_or_more_sources(source, sources)
+        #: The sources the last execute() ran (the run's conf may select some), for lineage.
+        self._ran: list[str] | None = None
+
+    @property
+    def source(self) -> SourceConfig:
+        """The source of a task given one `source`."""
+        if self.several:
+            raise AttributeError("this task handles several sources: see `sources`")
+        return self.sources[0]
+
+    def sources_to_run(self, context: Mapping[str, Any]) -> list[SourceConfig]:
+        """The task's sources that the run's conf selects; skips the task when it selects none."""
+        selected = self.selected_sources(context)
+        chosen = [s for s in self.sources if selected is None or s.name in selected]
+        if not chosen:
+            names = ", ".join(repr(s.name) for s in self.sources)
+            raise AirflowSkipException(f"source(s) {names} not in this run's conf 'sources' {selected}")
+        self._ran = [s.name for s in chosen]
+        return chosen
+
+    def sources_ran(self) -> list[SourceConfig]:
+        """The sources the last execute() ran (every one before it ran)."""
+        return [s for s in self.sources if self._ran is None or s.name in self._ran]
+
+    def each_source(
+        self,
+        sources: Sequence[SourceConfig],
+        run: RunContext,
+        work: Callable[[Warehouse, SourceConfig, RunContext], T],
+    ) -> dict[str, T]:
+        """`work` for each source, each in a session and claim of its own.
+
+        With several sources (one task per layer), a source that fails does not stop the others:
+        theirs are committed, and the task fails at the end naming each failed source (the error's
+        `done` holds the committed sources' results). It is retried unless every failure is one a
+        retry cannot fix. A killed or timed-out task stops at once; a source whose claim another
+        run took over is a failure of that source alone.
+        """
+        done: dict[str, T] = {}
+        failed: dict[str, Exception] = {}
+        # a new set: the task runner's copy of this operator shares the DAG's attributes
+        self._lost_claims = set()
+        for index, source in enumerate(sources):
+            if self._killed:
+                raise WarehouseCancelledError(
+                    f"the task was killed; not started: {', '.join(s.name for s in sources[index:])}"
+                )
+            scope = f"source:{source.name}"
+            # Each source claims and writes at its own time: after earlier sources took longer than
+            # a claim's timeout, a claim dated from the task's start would be stale when taken.
+            own_run = dataclasses.replace(run, now=utcnow()) if index else run
+            try:
+                header = f"source {source.name}" if self.several else ""
+                with self.warehouse(append=index > 0, header=header) as wh, self.exclusive(wh, scope, own_run):
+                    done[source.name] = work(wh, source, own_run)
+            except WarehouseCancelledError as exc:
+                if len(sources) == 1 or scope not in self._lost_claims:
+                    raise  # killed or timed out: nothing more runs
+                self.log.error("source %s stopped: %s; the other sources go on", source.name, exc)
+                failed[source.name] = exc
+            except Exception as exc:
+                if len(sources) == 1:
+                    raise
+                self.log.exception("source %s failed; the other sources go on", source.name)
+                failed[source.name] = exc
+        if failed:
+            listed = "; ".join(f"{name}: {type(exc).__name__}: {exc}" for name, exc in failed.items())
+            committed = ", ".join(done) or "none"
+            permanent = all(isinstance(exc, AirflowFailException) for exc in failed.values())
+            error = SourcesRejectedError if permanent else SourcesFailedError
+            raise error(
+                f"{len(failed)} of {len(sources)} sources failed ({listed}); committed: {committed}", done
+            ) from next(iter(failed.values()))
+        return done

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,11 @@ from airflow_provider_nexus.config import SourceConfig, parse_duration
 from airflow_provider_nexus.errors import SourcesFailedError
 from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.lineage import TaskTables, raw_tables
-from airflow_provider_nexus.operators.base import NexusBaseOperator, SourceArg, SourcesMixin, one_or_more_sources
+from airflow_provider_nexus.operators.base import PerSourceOperator
 from airflow_provider_nexus.warehouse import Warehouse
 
 
-class NexusRawOperator(SourcesMixin, NexusBaseOperator):
+class NexusRawOperator(PerSourceOperator):
     """Load the raw tables of a source (files by glob, or landed tables by synced-at).
 
     :param source: a ``SourceConfig`` or a dict such as
@@ -34,15 +33,11 @@ class NexusRawOperator(SourcesMixin, NexusBaseOperator):
     def __init__(
         self,
         *,
-        source: SourceArg | None = None,
-        sources: Sequence[SourceArg] | None = None,
         data_dir: str | Path = ".",
         lookback: str | int | None = "10m",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.several = sources is not None
-        self.sources = one_or_more_sources(source, sources)
         self.data_dir = str(data_dir)
         # a source's own lookback wins, zero included
         self.lookbacks = {
@@ -51,8 +46,6 @@ class NexusRawOperator(SourcesMixin, NexusBaseOperator):
         }
         #: Landed tables as the last execute() found them (source -> table -> ``schema.table``).
         self._landed: dict[str, dict[str, str]] = {}
-        #: The sources the last execute() ran (the run's conf may select some), for lineage.
-        self._ran: list[str] | None = None
 
     @property
     def lookback(self) -> dt.timedelta:
@@ -61,9 +54,9 @@ class NexusRawOperator(SourcesMixin, NexusBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.raw import load_source
 
-        todo = self.sources_to_run(context, self.sources)
-        # new containers: the task runner's copy of this operator shares the DAG's attributes
-        self._ran, self._landed = [s.name for s in todo], {}
+        todo = self.sources_to_run(context)
+        # a new dict: the task runner's copy of this operator shares the DAG's attributes
+        self._landed = {}
 
         def load(wh: Warehouse, source: SourceConfig, run: RunContext) -> dict[str, Any]:
             window = load_source(wh, source, self.schemas, Path(self.data_dir), self.lookbacks[source.name], run)
@@ -84,5 +77,6 @@ class NexusRawOperator(SourcesMixin, NexusBaseOperator):
         return {"sources": windows} if self.several else windows[todo[0].name]
 
     def lineage_tables(self) -> TaskTables:
-        ran = [s for s in self.sources if self._ran is None or s.name in self._ran]
-        return TaskTables.union(raw_tables(s, self.schemas, self.data_dir, self._landed.get(s.name)) for s in ran)
+        return TaskTables.union(
+            raw_tables(s, self.schemas, self.data_dir, self._landed.get(s.name)) for s in self.sources_ran()
+        )

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_nexus.config import EntityTypeConfig, SourceConfig
 from airflow_provider_nexus.layers.common import RunContext, from_iso
 from airflow_provider_nexus.lineage import TaskTables, source_tables
-from airflow_provider_nexus.operators.base import (
-    NexusBaseOperator,
-    SourceArg,
-    SourcesMixin,
-    as_entity_types,
-    one_or_more_sources,
-)
+from airflow_provider_nexus.operators.base import PerSourceOperator, as_entity_types
 from airflow_provider_nexus.warehouse import Warehouse
 
 
-class NexusSourceOperator(SourcesMixin, NexusBaseOperator):
+class NexusSourceOperator(PerSourceOperator):
     """Render ``sources/<source>/<model>.sql`` for each model the source declares and merge it.
 
     :param source: a ``SourceConfig`` or an equivalent dict.
@@ -37,25 +31,18 @@ class NexusSourceOperator(SourcesMixin, NexusBaseOperator):
     def __init__(
         self,
         *,
-        source: SourceArg | None = None,
-        sources: Sequence[SourceArg] | None = None,
         entity_types: Mapping[str, EntityTypeConfig | Mapping[str, Any]],
         raw_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.several = sources is not None
-        self.sources = one_or_more_sources(source, sources)
         self.entity_types = as_entity_types(entity_types)
         self.raw_task_id = raw_task_id
-        #: The sources the last execute() ran (the run's conf may select some), for lineage.
-        self._ran: list[str] | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_nexus.layers.source import build_source
 
-        todo = self.sources_to_run(context, self.sources)
-        self._ran = [s.name for s in todo]
+        todo = self.sources_to_run(context)
         highs = self._raw_highs(context)
 
         def build(wh: Warehouse, source: SourceConfig, run: RunContext) -> dict[str, Any]:
@@ -84,5 +71,4 @@ class NexusSourceOperator(SourcesMixin, NexusBaseOperator):
         }
 
     def lineage_tables(self) -> TaskTables:
-        ran = [s for s in self.sources if self._ran is None or s.name in self._ran]
-        return TaskTables.union(source_tables(s, self.schemas, self.has_template) for s in ran)
+        return TaskTables.union(source_tables(s, self.schemas, self.has_template) for s in self.sources_ran())
