@@ -16,6 +16,18 @@ if TYPE_CHECKING:
     from airflow_provider_nexus.lineage import DatasetSource
     from airflow_provider_nexus.warehouse import Warehouse
 
+#: Characters that count as blank around an identifier, besides the space: tab and line breaks,
+#: the Unicode space separators, and the zero-width characters and byte-order mark that exports
+#: leave in cells. Engines' own TRIM strip different sets (PostgreSQL, Snowflake, Redshift and
+#: Databricks the space only, DuckDB and BigQuery more), so Nexus names the set itself. Kept, one
+#: "empty" cell of them would link every person who has it. Vertical tab, form feed, NEL and the
+#: line and paragraph separators are left out: not every engine's string literal takes them unescaped.
+BLANK_CHARACTERS = (
+    "\t\n\r\u00a0\u1680\u180e"
+    + "".join(chr(c) for c in range(0x2000, 0x200E))  # en quad .. zero-width joiner
+    + "\u202f\u205f\u2060\u3000\ufeff"
+)
+
 #: Names that come from config (sources, tables, columns, entity types, schemas) must match this.
 SAFE_NAME = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
 
@@ -156,6 +168,39 @@ class Dialect:
 
     def regexp_replace(self, expr: str, pattern: str, replacement: str) -> str:
         return f"regexp_replace({expr}, {self.string_literal(pattern)}, {self.string_literal(replacement)}, 'g')"
+
+    def trim_characters(self, expr: str, characters: str) -> str:
+        """`expr` without the characters of the literal `characters` at either end."""
+        return f"TRIM({expr}, {characters})"
+
+    def blank_characters(self) -> str:
+        """The space and `BLANK_CHARACTERS` the database's encoding can hold (a LATIN1
+        PostgreSQL database would refuse a literal with the others)."""
+        return " " + "".join(ch for ch in BLANK_CHARACTERS if self.can_encode(ch))
+
+    def blank_characters_sql(self) -> str:
+        """`blank_characters` as a constant text expression built from code points, so the SQL
+        that runs (and shows in the task log) holds no invisible or line-breaking characters."""
+        return "(" + " || ".join(f"CHR({ord(ch)})" for ch in self.blank_characters()) + ")"
+
+    def string_position(self, haystack: str, needle: str) -> str:
+        """1-based position of `needle` in `haystack`, 0 when absent."""
+        return f"STRPOS({haystack}, {needle})"
+
+    def starts_or_ends_blank(self, expr: str) -> str:
+        """`expr`'s first or last character is one of `blank_characters`."""
+        chars = self.blank_characters_sql()
+        return (
+            f"{self.string_position(chars, f'LEFT({expr}, 1)')} > 0 "
+            f"OR {self.string_position(chars, f'RIGHT({expr}, 1)')} > 0"
+        )
+
+    def trim_blank(self, expr: str) -> str:
+        """`expr` without blank characters (the space and `BLANK_CHARACTERS`) at either end, the
+        same on every engine. Trimming a set of characters costs several times a plain TRIM, so
+        it runs only for a value that starts or ends with one of them."""
+        trimmed = self.trim_characters(expr, self.blank_characters_sql())
+        return f"CASE WHEN {self.starts_or_ends_blank(expr)} THEN {trimmed} ELSE {expr} END"
 
     def regexp_matches(self, expr: str, pattern: str) -> str:
         return f"regexp_matches({expr}, {self.string_literal(pattern)})"

@@ -123,6 +123,11 @@ class BigQueryDialect(Dialect):
         escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
         return "'" + escaped + "'"
 
+    def blank_characters_sql(self) -> str:
+        # A literal: CODE_POINTS_TO_STRING or \uXXXX escapes would be clearer, but the BigQuery
+        # emulators (over DuckDB) know neither. Line breaks are escaped by string_literal.
+        return self.string_literal(self.blank_characters()).replace("\t", "\\t")
+
     # -- fragments -------------------------------------------------------------------------
     def hash_hex(self, expr: str) -> str:
         return f"TO_HEX(MD5({expr}))"

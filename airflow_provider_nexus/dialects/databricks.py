@@ -81,6 +81,16 @@ class DatabricksDialect(Dialect):
         # RLIKE is true when the pattern matches a part of the value (Java's Matcher.find).
         return f"({expr} RLIKE {self.string_literal(pattern)})"
 
+    def blank_characters_sql(self) -> str:
+        # Spark's CHR wraps code points above 255; a literal's \uXXXX escapes do not
+        return "'" + "".join(f"\\u{ord(ch):04X}" for ch in self.blank_characters()) + "'"
+
+    def string_position(self, haystack: str, needle: str) -> str:
+        return f"INSTR({haystack}, {needle})"
+
+    def trim_characters(self, expr: str, characters: str) -> str:
+        return f"BTRIM({expr}, {characters})"
+
     def create_temp_table_as(self, name: str, select_sql: str) -> str:
         name = self.quote(name)
         return f"DROP TEMPORARY TABLE IF EXISTS {name};\nCREATE TEMPORARY TABLE {name} AS {select_sql}"

@@ -61,6 +61,9 @@ class PostgresDialect(Dialect):
     def create_temp_table_as(self, name: str, select_sql: str) -> str:
         return f"DROP TABLE IF EXISTS {self.quote(name)};\nCREATE TEMP TABLE {self.quote(name)} AS {select_sql}"
 
+    def trim_characters(self, expr: str, characters: str) -> str:
+        return f"BTRIM({expr}, {characters})"
+
     def analyze(self, table: str) -> str | None:
         # autovacuum never sees temp tables; without statistics the resolution joins are planned
         # as if every scratch table were tiny

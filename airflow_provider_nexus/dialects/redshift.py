@@ -57,6 +57,12 @@ class RedshiftDialect(PostgresDialect):
             raise ValueError("NUL characters cannot be rendered in a SQL string literal")
         return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
+    def blank_characters_sql(self) -> str:
+        # Redshift's CHR knows ASCII only: the others go in a literal as they are
+        chars = self.blank_characters()
+        ascii_codes = " || ".join(f"CHR({ord(ch)})" for ch in chars if ord(ch) < 128)
+        return f"({ascii_codes} || {self.string_literal(''.join(ch for ch in chars if ord(ch) >= 128))})"
+
     # -- fragments -------------------------------------------------------------------------
     def empty_table(self, target: str) -> str:
         """DELETE, not TRUNCATE: Redshift's TRUNCATE commits the open transaction."""

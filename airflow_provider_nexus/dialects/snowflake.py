@@ -84,6 +84,9 @@ class SnowflakeDialect(Dialect):
         # Snowflake replaces every occurrence by default; its 4th argument is a start position.
         return f"REGEXP_REPLACE({expr}, {self.string_literal(pattern)}, {self.string_literal(replacement)})"
 
+    def string_position(self, haystack: str, needle: str) -> str:
+        return f"POSITION({needle}, {haystack})"  # Snowflake has no STRPOS
+
     def regexp_matches(self, expr: str, pattern: str) -> str:
         # REGEXP_LIKE / RLIKE anchor the pattern to the whole string; a partial match is wanted.
         # Snowflake takes no inline flags: a leading (?i), (?m) or (?s) becomes its parameter.

@@ -238,33 +238,16 @@ def _too_long(model: str) -> tuple[str, str]:
     )
 
 
-#: Characters that, beside the space TRIM removes, leave a value blank when they are all it has:
-#: tab and line breaks, the Unicode space separators (no-break, en, em, thin, ideographic...) and
-#: the invisible format characters (zero-width space and joiners, word joiner, byte-order mark).
-#: Spreadsheet and CRM exports fill "empty" cells with them; kept, one such value would link every
-#: person who has it. Vertical tab, form feed, NEL and the line and paragraph separators are left
-#: out: not every engine's string literal takes them unescaped.
-BLANK_CHARACTERS = (
-    "\t\n\r\u00a0\u1680\u180e"
-    + "".join(chr(c) for c in range(0x2000, 0x200E))  # en quad .. zero-width joiner
-    + "\u202f\u205f\u2060\u3000\ufeff"
-)
-
-
 def blank(d: Dialect, column: str) -> str:
-    """`column` is null, empty or made of spaces and `BLANK_CHARACTERS` only.
+    """`column` is null, empty or made of blank characters only (see `BLANK_CHARACTERS`).
 
-    Every engine has TRANSLATE (each of those characters becomes a space, which TRIM removes),
-    but it is an order of magnitude slower than TRIM, so it runs only for a value that is empty
-    or starts with one of them. Characters the database's encoding cannot hold are left out
-    (a LATIN1 PostgreSQL database would refuse the literal)."""
-    chars = "".join(ch for ch in BLANK_CHARACTERS if d.can_encode(ch))
-    starts = ", ".join(d.string_literal(ch) for ch in " " + chars)
-    spaces = " " * len(chars)
+    Trimming a set of characters is several times slower than a plain TRIM, so it runs only for
+    a value that is empty or starts with one of them."""
+    chars = d.blank_characters_sql()
+    starts_blank = d.string_position(chars, f"SUBSTR({column}, 1, 1)")
     return (
-        f"({column} IS NULL OR CASE WHEN {column} = '' OR SUBSTR({column}, 1, 1) IN ({starts}) "
-        f"THEN TRIM(TRANSLATE({column}, {d.string_literal(chars)}, {d.string_literal(spaces)})) = '' "
-        "ELSE FALSE END)"
+        f"({column} IS NULL OR CASE WHEN {column} = '' OR {starts_blank} > 0 "
+        f"THEN {d.trim_characters(column, chars)} = '' ELSE FALSE END)"
     )
 
 

@@ -1,12 +1,14 @@
 {#- Identifier normalisers. Override any of them with a macro of the same name in a
-    macros/*.sql file of your own template dir; the core layer picks yours up. -#}
+    macros/*.sql file of your own template dir; the core layer picks yours up.
+    dialect.trim_blank strips the space, tabs, line breaks, no-break and other Unicode spaces and
+    zero-width characters, the same set on every engine (each engine's TRIM strips its own). -#}
 
 {% macro normalize_trim(expr) -%}
-NULLIF(TRIM({{ expr }}), '')
+NULLIF({{ dialect.trim_blank(expr) }}, '')
 {%- endmacro %}
 
 {% macro normalize_lower(expr) -%}
-NULLIF(LOWER(TRIM({{ expr }})), '')
+NULLIF(LOWER({{ dialect.trim_blank(expr) }}), '')
 {%- endmacro %}
 
 {% macro normalize_none(expr) -%}
@@ -14,7 +16,7 @@ NULLIF(LOWER(TRIM({{ expr }})), '')
 {%- endmacro %}
 
 {% macro normalize_email(expr) -%}
-NULLIF(LOWER(TRIM({{ expr }})), '')
+NULLIF(LOWER({{ dialect.trim_blank(expr) }}), '')
 {%- endmacro %}
 
 {#- Digits only; a 10-digit number is taken as North American and gets its country code, so
@@ -26,7 +28,7 @@ NULLIF(CASE WHEN LENGTH({{ digits }}) = 10 THEN '1' || {{ digits }} ELSE {{ digi
 
 {#- Bare host name: no scheme, no "www.", no path, lower case. -#}
 {% macro normalize_domain(expr) -%}
-NULLIF({{ dialect.regexp_replace(dialect.regexp_replace('LOWER(TRIM(' ~ expr ~ '))', '^[a-z]+://', ''), '^www\\.|[/:?#].*$', '') }}, '')
+NULLIF({{ dialect.regexp_replace(dialect.regexp_replace('LOWER(' ~ dialect.trim_blank(expr) ~ ')', '^[a-z]+://', ''), '^www\\.|[/:?#].*$', '') }}, '')
 {%- endmacro %}
 
 {#- Dispatch on the identifier type: `normalizers` maps each type to a normaliser name

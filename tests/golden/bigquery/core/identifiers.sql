@@ -1,14 +1,14 @@
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(identifier_value), '')
-  ELSE NULLIF(TRIM(identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
 END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
@@ -18,15 +18,15 @@ WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)
 UNION ALL
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(identifier_value), '')
-  ELSE NULLIF(TRIM(identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
 END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
@@ -36,15 +36,15 @@ WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)
 UNION ALL
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(identifier_value), '')
-  ELSE NULLIF(TRIM(identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
 END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,
@@ -54,15 +54,15 @@ WHERE `_ingested_at` <= CAST('2024-01-01 00:00:00' AS TIMESTAMP)
 UNION ALL
 SELECT id, event_id, edge_id, entity_type, identifier_type,
        CASE identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(identifier_value), '')
-  ELSE NULLIF(TRIM(identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(identifier_value, 1)) > 0 THEN TRIM(identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE identifier_value END, '')
 END AS identifier_value,
        identifier_value AS identifier_value_raw,
        COALESCE(role, 'participant') AS role, source, occurred_at,

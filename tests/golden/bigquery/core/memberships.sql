@@ -1,27 +1,27 @@
 SELECT id, event_id,
        person_identifier_type,
        CASE person_identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(person_identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(person_identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(person_identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(person_identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(person_identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  ELSE NULLIF(TRIM(person_identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
 END AS person_identifier_value,
        group_identifier_type,
        CASE group_identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(group_identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(group_identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(group_identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(group_identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(group_identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  ELSE NULLIF(TRIM(group_identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
 END AS group_identifier_value,
        COALESCE(role, 'member') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP) AS _loaded_at
@@ -31,27 +31,27 @@ UNION ALL
 SELECT id, event_id,
        person_identifier_type,
        CASE person_identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(person_identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(person_identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(person_identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(person_identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(person_identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  ELSE NULLIF(TRIM(person_identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
 END AS person_identifier_value,
        group_identifier_type,
        CASE group_identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(group_identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(group_identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(group_identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(group_identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(group_identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  ELSE NULLIF(TRIM(group_identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
 END AS group_identifier_value,
        COALESCE(role, 'member') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP) AS _loaded_at
@@ -61,27 +61,27 @@ UNION ALL
 SELECT id, event_id,
        person_identifier_type,
        CASE person_identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(person_identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(person_identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(person_identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(person_identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(person_identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(person_identifier_value), '')
-  ELSE NULLIF(TRIM(person_identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(person_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(person_identifier_value, 1)) > 0 THEN TRIM(person_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE person_identifier_value END, '')
 END AS person_identifier_value,
        group_identifier_type,
        CASE group_identifier_type
-  WHEN 'anonymous_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'billing_customer_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'crm_company_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'crm_contact_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(TRIM(group_identifier_value)), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
-  WHEN 'email' THEN NULLIF(LOWER(TRIM(group_identifier_value)), '')
+  WHEN 'anonymous_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'billing_customer_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'crm_company_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'crm_contact_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  WHEN 'domain' THEN NULLIF(REGEXP_REPLACE(REGEXP_REPLACE(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END), '^[a-z]+://', ''), '^www\\.|[/:?#].*$', ''), '')
+  WHEN 'email' THEN NULLIF(LOWER(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END), '')
   WHEN 'phone' THEN NULLIF(CASE WHEN LENGTH(REGEXP_REPLACE(group_identifier_value, '[^0-9]', '')) = 10 THEN '1' || REGEXP_REPLACE(group_identifier_value, '[^0-9]', '') ELSE REGEXP_REPLACE(group_identifier_value, '[^0-9]', '') END, '')
-  WHEN 'user_id' THEN NULLIF(TRIM(group_identifier_value), '')
-  ELSE NULLIF(TRIM(group_identifier_value), '')
+  WHEN 'user_id' THEN NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
+  ELSE NULLIF(CASE WHEN STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', LEFT(group_identifier_value, 1)) > 0 OR STRPOS(' \t\n\r  ᠎           ​‌‍  ⁠　﻿', RIGHT(group_identifier_value, 1)) > 0 THEN TRIM(group_identifier_value, ' \t\n\r  ᠎           ​‌‍  ⁠　﻿') ELSE group_identifier_value END, '')
 END AS group_identifier_value,
        COALESCE(role, 'member') AS role, source, occurred_at,
        _ingested_at, CAST('2024-01-01 00:00:00' AS TIMESTAMP) AS _loaded_at
