@@ -357,12 +357,14 @@ class _Final:
             # every changed event was loaded since the previous build (or is gone): the cut
             # skips old rows by their load time, which engines with zone maps read past
             core_events = f"(SELECT * FROM {self.core['events']} WHERE {self.loaded_since(prev)})"
-            core_rows = self.core_rows_of_entities(changed, writes)
+            core_rows = {"identifiers": changed["identifiers_of_entities"]}
+            if "memberships_of_entities" in changed:
+                core_rows["memberships"] = changed["memberships_of_entities"]
             selects |= self.render(
                 changed=changed,
                 traits=self.traits_of_entities(changed, writes),
                 core_rows={**core_rows, "events": core_events},
-                map_rows=self.map_rows_of(changed, core_rows, writes),
+                map_rows=self.staged_maps(changed),
                 only=set(final_tables(self.entity_types)) - set(selects),
             )
             written: dict[str, int] = {}
@@ -383,59 +385,57 @@ class _Final:
         log.info("final tables: incremental, %d entit(ies) changed", n_changed)
         return {"tables": written, "mode": "incremental", "reason": "", "changed_entities": n_changed}
 
-    def core_rows_of_entities(self, changed: dict[str, str], writes: PendingWrites) -> dict[str, str]:
-        """Core identifier and membership rows of the changed entities' identifiers, staged.
+    def memberships_of(self, keys: str, writes: PendingWrites, kind: str) -> str:
+        """Core membership rows with a side among the identifier keys `keys`, staged.
 
-        The templates would find them in the whole core tables too; a small staged set keeps
+        The templates would find them in the whole core table too; a small staged set keeps
         planners without good estimates (PostgreSQL) from joining all of core to all the maps
         first and filtering afterwards.
         """
-        rows = {"identifiers": changed["identifiers_of_entities"]}
-        if has_memberships(self.entity_types):
-            held = (
-                "EXISTS (SELECT 1 FROM {k} k WHERE k.entity_type = {lit} AND k.identifier_type = ms.{t}_identifier_type "
-                "AND k.identifier_value = ms.{t}_identifier_value)"
-            )
-            keys = changed["entity_keys"]
-            by_person = held.format(k=keys, t="person", lit=self.d.literal("person"))
-            by_group = held.format(k=keys, t="group", lit=self.d.literal("group"))
-            # two SELECTs, not an OR of the two EXISTS, so that each plans as a join
-            rows["memberships"] = self.scratch(
-                writes,
-                "memberships_of_entities",
-                f"SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_person} "
-                f"UNION ALL SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_group} AND NOT {by_person}",
-            )
-        return rows
+        held = (
+            "EXISTS (SELECT 1 FROM {k} k WHERE k.entity_type = {lit} AND k.identifier_type = ms.{t}_identifier_type "
+            "AND k.identifier_value = ms.{t}_identifier_value)"
+        )
+        by_person = held.format(k=keys, t="person", lit=self.d.literal("person"))
+        by_group = held.format(k=keys, t="group", lit=self.d.literal("group"))
+        # two SELECTs, not an OR of the two EXISTS, so that each plans as a join
+        return self.scratch(
+            writes,
+            kind,
+            f"SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_person} "
+            f"UNION ALL SELECT ms.* FROM {self.core['memberships']} ms WHERE {by_group} AND NOT {by_person}",
+        )
 
-    def map_rows_of(self, changed: dict[str, str], core_rows: dict[str, str], writes: PendingWrites) -> dict[str, str]:
-        """The identity-map rows the remaining tables read, staged per entity type.
+    def staged_maps(self, changed: dict[str, str]) -> dict[str, str]:
+        """entity type -> the staged identity-map rows `changes` made."""
+        return {entity_type: changed[f"map_rows_{entity_type}"] for entity_type in self.maps}
 
-        Those of the changed identifiers, of every identifier of the changed entities, and of
-        every identifier in the staged core rows (a changed event's other participants, a changed
-        membership's other side). Each table then joins small sets instead of whole maps.
-        """
-        key = ", ".join(IDENTIFIER_KEY)
-        keys = [
-            f"SELECT {key} FROM {changed['identifiers']}",
-            f"SELECT {key} FROM {changed['entity_keys']}",
-            f"SELECT {key} FROM {core_rows['identifiers']}",
+    def membership_sides(self, memberships: str) -> list[str]:
+        """SELECTs of the identifier keys of both sides of the staged `memberships` rows."""
+        return [
+            f"SELECT {self.d.literal(side)} AS entity_type, {side}_identifier_type AS identifier_type, "
+            f"{side}_identifier_value AS identifier_value FROM {memberships}"
+            for side in ("person", "group")
         ]
-        if "memberships" in core_rows:
-            keys += [
-                f"SELECT {self.d.literal(side)}, {side}_identifier_type, {side}_identifier_value "
-                f"FROM {core_rows['memberships']}"
-                for side in ("person", "group")
-            ]
-        wanted = self.scratch(writes, "map_keys", f"SELECT DISTINCT * FROM ({' UNION ALL '.join(keys)}) k")
-        return {
-            entity_type: self.scratch(
+
+    def add_map_rows(self, changed: dict[str, str], writes: PendingWrites, keys: list[str]) -> None:
+        """Stage the map rows of the identifier keys the SELECTs `keys` give, beside those staged."""
+        d = self.d
+        more = self.scratch(
+            writes,
+            "map_keys_more",
+            f"SELECT DISTINCT * FROM ({' UNION ALL '.join(keys)}) k "
+            f"WHERE NOT {d.key_exists('k', changed['map_keys'], IDENTIFIER_KEY)}",
+        )
+        if not self.wh.count(more):
+            return
+        for entity_type, staged in self.staged_maps(changed).items():
+            changed[f"map_rows_{entity_type}"] = self.scratch(
                 writes,
-                f"map_rows_{entity_type}",
-                f"SELECT m.* FROM {table} m WHERE {self.d.key_in('m', wanted, IDENTIFIER_KEY)}",
+                f"map_rows_all_{entity_type}",
+                f"SELECT * FROM {staged} UNION ALL "
+                f"SELECT m.* FROM {self.maps[entity_type]} m WHERE {d.key_in('m', more, IDENTIFIER_KEY)}",
             )
-            for entity_type, table in self.maps.items()
-        }
 
     def traits_of_entities(self, changed: dict[str, str], writes: PendingWrites) -> str:
         """The changed entities' trait rows as they will be after this run, staged.
@@ -532,10 +532,17 @@ UNION ALL SELECT n.* FROM {changed["new_traits"]} n WHERE {of_changed("n")}""",
         # differ from what the final tables were built with (a log row always differs) have their
         # core rows' groups and events recomputed; a map row rewritten for its sightings alone
         # changes the identifier's and its entity's rows, not them.
+        # The final rows of those identifiers are staged first: PostgreSQL (before 16) can only
+        # hash the NOT EXISTS side of an anti join, which would be the whole final table.
+        before = scratch(
+            "resolved_before",
+            f"SELECT {key}, entity_id, is_hub FROM {self.f('nexus_entity_identifiers')} o "
+            f"WHERE {d.key_in('o', out['identifiers'], IDENTIFIER_KEY)}",
+        )
         moved = scratch(
             "moved",
             f"""SELECT DISTINCT {key} FROM {res_ids} r WHERE NOT EXISTS (
-    SELECT 1 FROM {self.f("nexus_entity_identifiers")} o
+    SELECT 1 FROM {before} o
     WHERE {SAME_IDENTIFIER.format(a="o", b="r")} AND o.entity_id = r.entity_id
         AND {d.null_safe_equal("o.is_hub", "r.is_hub")})""",
         )
@@ -614,6 +621,8 @@ JOIN (SELECT DISTINCT * FROM ({" UNION ALL ".join(held)}) h) k ON {SAME_IDENTIFI
         union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
         known = scratch("entities_known", f"SELECT DISTINCT * FROM ({union}) x WHERE entity_id IS NOT NULL")
         known_keys = scratch("entity_keys_known", self.identifiers_of(known))
+        if has_memberships(self.entity_types):
+            out["memberships_of_entities"] = self.memberships_of(known_keys, writes, "memberships_of_entities")
         # The core identifier rows of changed groups and events (edge entities and participants
         # are recomputed from them; each template keeps its part) and of the known entities'
         # identifiers (their sources), in one pass. Outer joins, each key set distinct, rather
@@ -631,18 +640,40 @@ LEFT JOIN {known_keys} k ON {SAME_IDENTIFIER.format(a="k", b="i")}
 WHERE g.edge_id IS NOT NULL OR e.event_id IS NOT NULL OR k.identifier_value IS NOT NULL""",
             ),
         )
+        # The identity-map rows every later statement reads, staged once: those of the changed
+        # identifiers, of every identifier of the changed entities, and of every identifier in the
+        # staged core rows (a changed event's other participants, a changed membership's other
+        # side). Each table then joins small sets instead of whole maps.
+        map_keys = [
+            f"SELECT {key} FROM {out['identifiers']}",
+            f"SELECT {key} FROM {known_keys}",
+            f"SELECT {key} FROM {out['identifiers_of_changes']}",
+        ]
+        if "memberships_of_entities" in out:
+            map_keys += self.membership_sides(out["memberships_of_entities"])
+        out["map_keys"] = scratch("map_keys", f"SELECT DISTINCT * FROM ({' UNION ALL '.join(map_keys)}) k")
+        for entity_type, table in self.maps.items():
+            out[f"map_rows_{entity_type}"] = scratch(
+                f"map_rows_{entity_type}",
+                f"SELECT m.* FROM {table} m WHERE {d.key_in('m', out['map_keys'], IDENTIFIER_KEY)}",
+            )
         selects = self.render(
             changed=out,
             only=[EDGE_ENTITIES],
             core_rows={"identifiers": out["identifiers_of_changes"]},
+            map_rows=self.staged_maps(out),
         )
         out["edge_entities"] = scratch("edge_entities", selects[EDGE_ENTITIES])
-        out["edge_entities_after"] = f"""(SELECT * FROM {self.f(EDGE_ENTITIES)} o
-    WHERE NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {SAME_GROUP.format(a="g", b="o")})
-    UNION ALL SELECT * FROM {out["edge_entities"]})"""
+        # the edge entities of the trait rows' groups as they will be after this run
+        edge_entities = scratch(
+            "edge_entities_of_traits",
+            f"""SELECT o.* FROM {self.f(EDGE_ENTITIES)} o WHERE {d.key_in("o", trait_rows, GROUP_KEY)}
+    AND NOT EXISTS (SELECT 1 FROM {out["groups"]} g WHERE {SAME_GROUP.format(a="g", b="o")})
+UNION ALL SELECT * FROM {out["edge_entities"]}""",
+        )
         selects = self.render(
             changed=out,
-            edge_entities=out["edge_entities_after"],
+            edge_entities=edge_entities,
             only=["nexus_entity_traits"],
             core_rows={"traits": trait_rows},
         )
@@ -670,6 +701,15 @@ WHERE n.entity_id IS NOT NULL AND NOT EXISTS (
             f"SELECT * FROM {out['identifiers_of_changes']} UNION SELECT i.* FROM {self.core['identifiers']} i "
             f"WHERE {d.key_in('i', unknown_keys, IDENTIFIER_KEY)}",
         )
+        more_keys = [f"SELECT {key} FROM {unknown_keys}"]
+        if "memberships_of_entities" in out:
+            unknown_memberships = self.memberships_of(unknown_keys, writes, "memberships_of_unknown")
+            out["memberships_of_entities"] = scratch(
+                "memberships_of_all_entities",
+                f"SELECT * FROM {out['memberships_of_entities']} UNION SELECT * FROM {unknown_memberships}",
+            )
+            more_keys += self.membership_sides(unknown_memberships)
+        self.add_map_rows(out, writes, more_keys)
         return out
 
     def rows_where(self, columns: str, table: str, alias: str, tail: str) -> str:
