@@ -34,6 +34,11 @@ flag the increment runs on a base without column statistics (bench_resolution.py
 its loaded rows for the same reason).
 
 Statements slower than --slow seconds (default 1 s) are recorded with their task.
+
+--copy-before-final (with --incremental, implies --keep): copy the warehouse just before the
+increment's final task (a PostgreSQL database `<db>_before_final`, or `warehouse_before_final.duckdb`
+beside the DuckDB file), so bench_final_replay.py can time the final layer of two code revisions
+on the same state.
 """
 
 from __future__ import annotations
@@ -279,6 +284,24 @@ class Target:
             return round((Path(self.location).stat().st_size + extra) / 2**20, 1)
         return pg_size_mb(str(self.location))
 
+    def copy(self, suffix: str) -> str:
+        """A copy of the warehouse as it is now (no connection may be open): a PostgreSQL
+        database made from this one as its template, or a copy of the DuckDB file."""
+        if self.engine == "duckdb":
+            copy = self.dir / f"warehouse_{suffix}.duckdb"
+            shutil.copyfile(self.location, copy)
+            wal = Path(f"{self.location}.wal")
+            if wal.exists():
+                shutil.copyfile(wal, f"{copy}.wal")
+            return str(copy)
+        name = f"{self.db_name}_{suffix}"
+        import psycopg
+
+        with psycopg.connect(self.admin_uri, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.db_name}"')
+        return name
+
     def close(self, keep: bool) -> None:
         if self.engine == "postgres" and not keep:
             pg_drop(self.admin_uri, self.db_name)
@@ -422,6 +445,8 @@ class Pipeline:
         self.server_cpu: dict[str, float] = {}
         #: Called after each task with (run_id, task seconds so far, server CPU so far).
         self.progress: Any = None
+        #: Called (untimed, every connection closed) just before the final task of a run.
+        self.before_final: Any = None
 
     @contextmanager
     def warehouse(self, task: str) -> Any:
@@ -563,6 +588,8 @@ class Pipeline:
             }
             resolution[entity_type]["seconds_per_round"] = out.get("seconds_per_round")
         details["resolution"] = resolution
+        if self.before_final is not None:
+            self.before_final(run_id)
         run = RunContext(run_id=run_id, now=utcnow())
         final = timed(
             "final",
@@ -643,6 +670,16 @@ def child_run(args: argparse.Namespace) -> dict[str, Any]:
             partial.write_text(json.dumps(state, default=str), encoding="utf-8")
 
         pipeline.progress = progress
+        if args.copy_before_final:
+
+            def copy_before_final(run_id: str) -> None:
+                if run_id == "bench_inc":
+                    out["before_final_copy"] = target.copy("before_final")
+                    print(
+                        f"    copied the warehouse before the final task: {out['before_final_copy']}", file=sys.stderr
+                    )
+
+            pipeline.before_final = copy_before_final
         for i, part in enumerate(parts_of(args.mode, args.batches)):
             if i and args.vacuum_between and engine == "postgres":
                 started = time.perf_counter()
@@ -720,6 +757,8 @@ def spawn(phase: str, engine: str, persons: int, gen_dir: Path, args: argparse.N
         cmd.append("--keep")
     if args.vacuum_between:
         cmd.append("--vacuum-between")
+    if args.copy_before_final:
+        cmd.append("--copy-before-final")
     started = time.perf_counter()
     timeout = args.timeout if phase == "run" else None
     try:
@@ -769,6 +808,8 @@ def run_size(persons: int, args: argparse.Namespace) -> dict[str, Any]:
             if "error" in res:
                 out["error"] = res["error"]
                 continue
+            if "before_final_copy" in res:
+                print(f"    {engine}: warehouse before the increment's final task: {res['before_final_copy']}")
             for part, r in res["runs"].items():
                 print(
                     f"    {engine} {part}: total {r['total']:.1f}s, peak RSS {r['peak_rss_mb']:.0f} MB, "
@@ -874,6 +915,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="PostgreSQL: VACUUM ANALYZE the database before each run after the first (untimed), as autovacuum would",
     )
+    parser.add_argument(
+        "--copy-before-final",
+        action="store_true",
+        help="with --incremental: copy the warehouse just before the increment's final task "
+        "(kept; for bench_final_replay.py)",
+    )
     parser.add_argument("--slow", type=float, default=1.0, help="record statements slower than this (s)")
     parser.add_argument(
         "--timeout",
@@ -902,6 +949,9 @@ def main(argv: list[str] | None = None) -> int:
         args.batches = 600 if args.incremental else 1
     if args.incremental and args.batches < 2:
         parser.error("--incremental needs --batches >= 2")
+    if args.copy_before_final and not args.incremental:
+        parser.error("--copy-before-final needs --incremental")
+    args.keep = args.keep or args.copy_before_final  # the copy lives beside the warehouse
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     info = machine()
