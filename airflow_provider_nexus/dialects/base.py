@@ -66,6 +66,9 @@ class Dialect:
     #: finds the old ones in one pass over the key columns and copies and deletes them by
     #: position, instead of a join that carries every column of the whole table.
     row_locator: ClassVar[str | None] = None
+    #: `create_index` makes B-tree indexes that a join from a small set of keys probes row by
+    #: row (PostgreSQL), so such a join costs the keys it looks up, not the table it looks into.
+    probes_indexes: ClassVar[bool] = False
     #: CREATE OR REPLACE works for temporary tables too (where `supports_create_or_replace`).
     replaces_temp_tables: ClassVar[bool] = True
     #: A timeout's SIGALRM may not stop a running statement (DuckDB runs some to their end and

@@ -48,6 +48,7 @@ class PostgresDialect(Dialect):
     # temporary tables live in the backend's local buffers, which parallel workers cannot read
     parallel_scratch_kind: ClassVar[str | None] = "UNLOGGED TABLE"
     smallest_by_distinct_on: ClassVar[bool] = True
+    probes_indexes: ClassVar[bool] = True
 
     def current_timestamp(self) -> str:
         return "(now() AT TIME ZONE 'UTC')"

@@ -45,6 +45,7 @@ class RedshiftDialect(PostgresDialect):
     transactional_ddl: ClassVar[bool] = True
     timestamp_type: ClassVar[str] = "TIMESTAMP"
     text_type: ClassVar[str] = "VARCHAR(MAX)"
+    probes_indexes: ClassVar[bool] = False  # no secondary indexes (see create_index)
     parallel_scratch_kind: ClassVar[str | None] = None  # no UNLOGGED; every node reads temp tables
     smallest_by_distinct_on: ClassVar[bool] = False  # PostgreSQL's DISTINCT ON is not in Redshift
     bigint_type: ClassVar[str] = "BIGINT"
