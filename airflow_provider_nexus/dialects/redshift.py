@@ -59,10 +59,11 @@ class RedshiftDialect(PostgresDialect):
         return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
     def blank_characters_sql(self) -> str:
-        # Redshift's CHR knows ASCII only: the others go in a literal as they are
+        # Redshift's CHR knows ASCII only, and returns a CHAR, whose trailing spaces do not
+        # survive a concatenation: the control characters by CHR, the rest in a literal.
         chars = self.blank_characters()
-        ascii_codes = " || ".join(f"CHR({ord(ch)})" for ch in chars if ord(ch) < 128)
-        return f"({ascii_codes} || {self.string_literal(''.join(ch for ch in chars if ord(ch) >= 128))})"
+        controls = " || ".join(f"CHR({ord(ch)})" for ch in chars if ord(ch) < 32)
+        return f"({controls} || {self.string_literal(''.join(ch for ch in chars if ord(ch) >= 32))})"
 
     # -- fragments -------------------------------------------------------------------------
     def empty_table(self, target: str) -> str:
