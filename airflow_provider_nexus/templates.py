@@ -91,6 +91,10 @@ class TemplateEngine:
     def exists(self, name: str) -> bool:
         return any(p.is_file() for p in self.candidates(name))
 
+    def is_packaged(self, name: str) -> bool:
+        """Whether `name` resolves to the template shipped with Nexus (no user dir overrides it)."""
+        return self.find(name).is_relative_to(self.packaged_dir)
+
     # -- rendering ---------------------------------------------------------------------------
     def render(self, name: str, **context: Any) -> str:
         try:

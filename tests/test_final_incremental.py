@@ -18,12 +18,12 @@ from airflow_provider_nexus.config import PipelineConfig, SchemasConfig, load_co
 from airflow_provider_nexus.demo.generator import DemoSpec, write_batch
 from airflow_provider_nexus.layers.common import RunContext
 from airflow_provider_nexus.layers.core import build_core
-from airflow_provider_nexus.layers.final import EDGE_ENTITIES, build_final, final_tables
+from airflow_provider_nexus.layers.final import EDGE_ENTITIES, FINAL_TEMPLATES, build_final, final_tables
 from airflow_provider_nexus.layers.raw import load_source
 from airflow_provider_nexus.layers.source import build_source
 from airflow_provider_nexus.resolution import ResolutionSummary, resolve_entity_type
 from airflow_provider_nexus.resolution.noise import noise_rules_from_config
-from airflow_provider_nexus.templates import TemplateEngine
+from airflow_provider_nexus.templates import TemplateEngine, packaged_sql_dir
 from airflow_provider_nexus.warehouse import Warehouse
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "dags" / "configs" / "nexus_demo.yml"
@@ -107,6 +107,39 @@ def test_incremental_final_equals_a_full_rebuild(backend: tuple[Warehouse, Schem
         since = run.now
     # the demo re-syncs contacts: resolution subtracted replaced rows instead of starting over
     assert retracted > 0
+
+
+def test_an_overriding_final_template_may_read_any_core_column(
+    backend: tuple[Warehouse, SchemasConfig], tmp_path: Path
+) -> None:
+    """An incremental run stages only the core identifier columns the packaged final templates
+    read; a user's template in their place gets whole rows, so it may read any column."""
+    wh = backend[0]
+    packaged = (packaged_sql_dir() / "default" / "final" / "event_participants.sql").read_text()
+    assert "WHERE i.event_id IS NOT NULL" in packaged
+    override = tmp_path / "templates" / "final" / "event_participants.sql"
+    override.parent.mkdir(parents=True)
+    # `id` is not among the narrow columns: the staged rows must be whole for this to run
+    override.write_text(packaged.replace("WHERE i.event_id IS NOT NULL", "WHERE i.event_id IS NOT NULL AND i.id <> ''"))
+    config = _config(backend, tmp_path / "data")
+    config = config.model_copy(update={"template_dirs": [*config.template_dirs, str(override.parents[1])]})
+    spec = DemoSpec(persons=200, batches=2, seed=13)
+    for batch in range(spec.batches):
+        write_batch(spec, batch, tmp_path / "data", None)
+        run = RunContext(run_id=f"b{batch}", now=T0 + dt.timedelta(hours=batch))
+        _, final = _run_batch(wh, config, run, T0 if batch else None)
+    assert final["mode"] == "incremental" and final["changed_entities"] > 0, final
+    incremental = _final(wh, config)
+    engine = TemplateEngine(wh.dialect, config.resolved_template_dirs())
+    full_run = RunContext(run_id="full", now=T0 + dt.timedelta(hours=1), full_refresh=True)
+    assert build_final(wh, engine, config.entity_types, config.schemas, full_run)["mode"] == "full"
+    assert _final(wh, config) == incremental
+
+
+def test_final_templates_lists_every_packaged_final_template() -> None:
+    """Whether any final template is overridden is judged from this list (see the test above)."""
+    packaged = {path.stem for path in (packaged_sql_dir() / "default" / "final").glob("*.sql")}
+    assert packaged == set(FINAL_TEMPLATES)
 
 
 def test_rerun_and_empty_batch_change_nothing(backend: tuple[Warehouse, SchemasConfig], tmp_path: Path) -> None:

@@ -23,8 +23,10 @@ def test_lookup_order_user_dialect_then_default_then_packaged(tmp_path: Path) ->
     engine = TemplateEngine(get_dialect("duckdb"), [first, second])
     # Only the packaged template exists.
     assert engine.find("core/events.sql") == packaged_sql_dir() / "default" / "core" / "events.sql"
+    assert engine.is_packaged("core/events.sql")
     _write(second / "core" / "events.sql", "second-root")
     assert engine.find("core/events.sql") == second / "core" / "events.sql"
+    assert not engine.is_packaged("core/events.sql")
     _write(second / "default" / "core" / "events.sql", "second-default")
     assert engine.find("core/events.sql") == second / "default" / "core" / "events.sql"
     _write(second / "duckdb" / "core" / "events.sql", "second-duckdb")
