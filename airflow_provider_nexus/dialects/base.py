@@ -190,13 +190,13 @@ class Dialect:
         """1-based position of `needle` in `haystack`, 0 when absent."""
         return f"STRPOS({haystack}, {needle})"
 
+    def is_blank_character(self, char: str) -> str:
+        """The one-character text `char` is one of `blank_characters`."""
+        return f"{self.string_position(self.blank_characters_sql(), char)} > 0"
+
     def starts_or_ends_blank(self, expr: str) -> str:
         """`expr`'s first or last character is one of `blank_characters`."""
-        chars = self.blank_characters_sql()
-        return (
-            f"{self.string_position(chars, f'LEFT({expr}, 1)')} > 0 "
-            f"OR {self.string_position(chars, f'RIGHT({expr}, 1)')} > 0"
-        )
+        return f"{self.is_blank_character(f'LEFT({expr}, 1)')} OR {self.is_blank_character(f'RIGHT({expr}, 1)')}"
 
     def trim_blank(self, expr: str) -> str:
         """`expr` without blank characters (the space and `BLANK_CHARACTERS`) at either end, the

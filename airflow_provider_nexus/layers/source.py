@@ -243,11 +243,10 @@ def blank(d: Dialect, column: str) -> str:
 
     Trimming a set of characters is several times slower than a plain TRIM, so it runs only for
     a value that is empty or starts with one of them."""
-    chars = d.blank_characters_sql()
-    starts_blank = d.string_position(chars, f"SUBSTR({column}, 1, 1)")
+    starts_blank = d.is_blank_character(f"SUBSTR({column}, 1, 1)")
     return (
-        f"({column} IS NULL OR CASE WHEN {column} = '' OR {starts_blank} > 0 "
-        f"THEN {d.trim_characters(column, chars)} = '' ELSE FALSE END)"
+        f"({column} IS NULL OR CASE WHEN {column} = '' OR {starts_blank} "
+        f"THEN {d.trim_characters(column, d.blank_characters_sql())} = '' ELSE FALSE END)"
     )
 
 
