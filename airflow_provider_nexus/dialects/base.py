@@ -423,6 +423,24 @@ class Dialect:
         then uses two aggregates and a join, which read a materialised table twice."""
         return None
 
+    def collect_list(self, expr: str) -> str | None:
+        """An aggregate collecting `expr` over a group's rows into a list that `unnest_list` and
+        `list_min` read back, or None where the engine has no such list type.
+
+        With it, resolution's full path numbers the edge groups and lists their members in one
+        aggregate, and takes each group's star from the list, instead of joining every core row to
+        the numbered groups and ranking the members by a window (at 1M persons about 2 s less of
+        33 s on DuckDB)."""
+        return None
+
+    def unnest_list(self, expr: str) -> str:
+        """A SELECT-list expression giving one row per element of the list `expr`."""
+        raise NotImplementedError(f"{type(self).__name__} collects no lists")
+
+    def list_min(self, expr: str) -> str:
+        """The smallest element of the list `expr`."""
+        raise NotImplementedError(f"{type(self).__name__} collects no lists")
+
     def row_ids(self, order_by: str, partition_by: str = "") -> str:
         """A window expression numbering rows 1..n (per `partition_by`) in no promised order.
 

@@ -120,6 +120,15 @@ class DuckDBDialect(Dialect):
             f"FROM (SELECT r.{key}, min((r.{first}, r.{second})) AS m FROM {rows} r GROUP BY r.{key}) s"
         )
 
+    def collect_list(self, expr: str) -> str | None:
+        return f"list({expr})"
+
+    def unnest_list(self, expr: str) -> str:
+        return f"unnest({expr})"
+
+    def list_min(self, expr: str) -> str:
+        return f"list_min({expr})"
+
     def cursor(self, connection: Any) -> Any:
         # A DuckDB "cursor" is a second connection with its own temp tables and transaction;
         # statements must run on the connection itself.

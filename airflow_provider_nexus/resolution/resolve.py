@@ -587,29 +587,41 @@ FROM (
     FROM {self.core} WHERE {where} GROUP BY identifier_type, identifier_value
 ) i""",
         )
-        groups_t = self._rebuild(
-            "groups",
-            f"""SELECT {self.d.row_ids(f"{bin_('g.source')}, {bin_('g.edge_id')}")} AS gid, g.source, g.edge_id
+        group_lists = self._group_lists(stats) if self.d.collect_list("node") else None
+        if group_lists:
+            groups_t = self._rebuild("groups", f"SELECT gid, source, edge_id FROM {group_lists}")
+            members_t = self._rebuild(
+                "members",
+                f"""SELECT gid, node, count(*) AS n_rows
+FROM (SELECT gid, {self.d.unnest_list("nodes")} AS node FROM {group_lists}) m
+GROUP BY gid, node""",
+            )
+        else:
+            groups_t = self._rebuild(
+                "groups",
+                f"""SELECT {self.d.row_ids(f"{bin_('g.source')}, {bin_('g.edge_id')}")} AS gid, g.source, g.edge_id
 FROM (SELECT DISTINCT COALESCE(source, '') AS source, edge_id FROM {self.core}
       WHERE {where} AND edge_id IS NOT NULL) g""",
-        )
-        # memberships: core rows joined to their group and node first, then counted per integer
-        # pair (a (group, identifier) pair is nearly always one row, so counting the string keys
-        # first would shrink nothing and cost a second string aggregate)
-        members_t = self._rebuild(
-            "members",
-            f"""SELECT g.gid, n.node, count(*) AS n_rows
+            )
+            # memberships: core rows joined to their group and node first, then counted per
+            # integer pair (a (group, identifier) pair is nearly always one row, so counting the
+            # string keys first would shrink nothing and cost a second string aggregate)
+            members_t = self._rebuild(
+                "members",
+                f"""SELECT g.gid, n.node, count(*) AS n_rows
 FROM {self.core} c
 JOIN {groups_t} g ON g.source = COALESCE(c.source, '') AND g.edge_id = c.edge_id
 JOIN {stats} n ON n.itype = c.identifier_type AND n.ivalue = c.identifier_value
 WHERE {self.where("c")} AND c.edge_id IS NOT NULL
 GROUP BY g.gid, n.node""",
-        )
+            )
         # groups per node, integers only (a node in no group has no row)
         degree = self.ctas("degree", f"SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node")
         flagged = self._flagged_nodes(stats, degree)
         # 2. edges: a star from each group to its smallest linkable node ---------------------------
-        edges = self._star_edges(members_t, flagged)
+        edges = self._star_edges(members_t, flagged, group_lists)
+        if group_lists:
+            self.drop("group_lists")
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
         labels = self._components(s, f"SELECT node FROM {stats} WHERE NOT is_blocked", edges, names=stats)
@@ -956,9 +968,18 @@ FROM {upd} WHERE is_blocked AND NOT is_gone"""
         self._finish(s, loaded_high=st.loaded_high, loaded_rows=st.loaded_rows)
 
     # -- shared steps --------------------------------------------------------------------------
-    def _star_edges(self, members: str, flagged: str | None) -> str:
+    def _star_edges(self, members: str, flagged: str | None, group_lists: str | None = None) -> str:
         """Edges from each group's smallest linkable member to its other linkable members
-        (`flagged`: nodes that link nothing, hubs and blocked values)."""
+        (`flagged`: nodes that link nothing, hubs and blocked values; `group_lists`: the groups
+        with the list of their members' nodes, where the dialect collects lists)."""
+        if flagged is None and group_lists:  # every member links: each list is a group's star
+            d = self.d
+            return self.ctas(
+                "edges",
+                f"""SELECT DISTINCT x.rep AS a, x.node AS b
+FROM (SELECT {d.list_min("nodes")} AS rep, {d.unnest_list("nodes")} AS node FROM {group_lists}) x
+WHERE x.node <> x.rep""",
+            )
         if flagged is None:
             gm = members
         else:
@@ -974,6 +995,28 @@ FROM {upd} WHERE is_blocked AND NOT is_gone"""
 FROM (SELECT g.node, min(g.node) OVER (PARTITION BY g.gid) AS rep FROM {gm} g) x
 WHERE x.node <> x.rep""",
         )
+
+    def _group_lists(self, stats: str) -> str:
+        """Full path where the dialect collects lists: every (source, edge_id) group, numbered
+        (`gid`), with the list of its members' nodes, one element per core row.
+
+        The core rows are joined to their nodes first and grouped after, in two statements: at
+        1M persons that is 6.8 s on DuckDB against 8.4-9.6 s for one statement doing both."""
+        rows = self.ctas(
+            "group_rows",
+            f"""SELECT COALESCE(c.source, '') AS source, c.edge_id, n.node
+FROM {self.core} c
+JOIN {stats} n ON n.itype = c.identifier_type AND n.ivalue = c.identifier_value
+WHERE {self.where("c")} AND c.edge_id IS NOT NULL""",
+        )
+        bin_ = self.bin
+        lists = self.ctas(
+            "group_lists",
+            f"""SELECT {self.d.row_ids(f"{bin_('g.source')}, {bin_('g.edge_id')}")} AS gid, g.source, g.edge_id, g.nodes
+FROM (SELECT source, edge_id, {self.d.collect_list("node")} AS nodes FROM {rows} GROUP BY source, edge_id) g""",
+        )
+        self.drop("group_rows")
+        return lists
 
     def _flagged_nodes(self, stats: str, degree: str) -> str | None:
         """Full path: the nodes that link nothing, blocked values and hubs (None: there are none).
