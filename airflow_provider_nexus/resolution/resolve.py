@@ -972,14 +972,40 @@ FROM {upd} WHERE is_blocked AND NOT is_gone"""
         """Edges from each group's smallest linkable member to its other linkable members
         (`flagged`: nodes that link nothing, hubs and blocked values; `group_lists`: the groups
         with the list of their members' nodes, where the dialect collects lists)."""
-        if flagged is None and group_lists:  # every member links: each list is a group's star
+
+        def ranked(rows: str) -> str:
+            # the smallest member by a window over the group, not an aggregate joined back to the
+            # members: one pass over them (a group of one yields no edge, its member is its rep)
+            return f"""SELECT x.rep AS a, x.node AS b
+FROM (SELECT g.node, min(g.node) OVER (PARTITION BY g.gid) AS rep FROM {rows} g) x
+WHERE x.node <> x.rep"""
+
+        if group_lists:
             d = self.d
-            return self.ctas(
-                "edges",
-                f"""SELECT DISTINCT x.rep AS a, x.node AS b
-FROM (SELECT {d.list_min("nodes")} AS rep, {d.unnest_list("nodes")} AS node FROM {group_lists}) x
+            lists = group_lists
+            stars: list[str] = []
+            if flagged is not None:
+                # only the few groups with a flagged member need their linkable members ranked
+                held = self.ctas(
+                    "flagged_groups", f"SELECT DISTINCT m.gid FROM {members} m JOIN {flagged} x ON x.node = m.node"
+                )
+                lists = f"(SELECT * FROM {group_lists} WHERE gid NOT IN (SELECT gid FROM {held}))"
+                stars.append(
+                    ranked(
+                        f"(SELECT m.gid, m.node FROM {members} m WHERE m.gid IN (SELECT gid FROM {held}) "
+                        f"AND m.node NOT IN (SELECT node FROM {flagged}))"
+                    )
+                )
+            # in every other group each member links: its list is its star
+            stars.insert(
+                0,
+                f"""SELECT x.rep AS a, x.node AS b
+FROM (SELECT {d.list_min("l.nodes")} AS rep, {d.unnest_list("l.nodes")} AS node FROM {lists} l) x
 WHERE x.node <> x.rep""",
             )
+            edges = self.ctas("edges", f"SELECT DISTINCT a, b FROM ({' UNION ALL '.join(stars)}) s")
+            self.drop("flagged_groups")
+            return edges
         if flagged is None:
             gm = members
         else:
@@ -987,14 +1013,7 @@ WHERE x.node <> x.rep""",
                 "gm",
                 f"SELECT m.gid, m.node FROM {members} m LEFT JOIN {flagged} x ON x.node = m.node WHERE x.node IS NULL",
             )
-        # the smallest member by a window over the group, not an aggregate joined back to the
-        # members: one pass over them (a group of one yields no edge, its member is its own rep)
-        return self.ctas(
-            "edges",
-            f"""SELECT DISTINCT x.rep AS a, x.node AS b
-FROM (SELECT g.node, min(g.node) OVER (PARTITION BY g.gid) AS rep FROM {gm} g) x
-WHERE x.node <> x.rep""",
-        )
+        return self.ctas("edges", f"SELECT DISTINCT a, b FROM ({ranked(gm)}) s")
 
     def _group_lists(self, stats: str) -> str:
         """Full path where the dialect collects lists: every (source, edge_id) group, numbered
