@@ -981,9 +981,7 @@ FROM (SELECT g.node, min(g.node) OVER (PARTITION BY g.gid) AS rep FROM {rows} g)
 WHERE x.node <> x.rep"""
 
         if group_lists:
-            d = self.d
-            lists = group_lists
-            stars: list[str] = []
+            d, lists, stars = self.d, group_lists, []
             if flagged is not None:
                 # only the few groups with a flagged member need their linkable members ranked
                 held = self.ctas(
@@ -997,14 +995,14 @@ WHERE x.node <> x.rep"""
                     )
                 )
             # in every other group each member links: its list is its star
-            stars.insert(
-                0,
+            stars.append(
                 f"""SELECT x.rep AS a, x.node AS b
 FROM (SELECT {d.list_min("l.nodes")} AS rep, {d.unnest_list("l.nodes")} AS node FROM {lists} l) x
-WHERE x.node <> x.rep""",
+WHERE x.node <> x.rep"""
             )
             edges = self.ctas("edges", f"SELECT DISTINCT a, b FROM ({' UNION ALL '.join(stars)}) s")
-            self.drop("flagged_groups")
+            if flagged is not None:
+                self.drop("flagged_groups")
             return edges
         if flagged is None:
             gm = members
