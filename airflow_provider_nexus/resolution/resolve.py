@@ -472,6 +472,10 @@ class _Resolver:
                 self._compute(s)
                 if self.before_commit is not None:
                     self.before_commit(self.wh)
+                # Before the COMMIT: where it checkpoints (DuckDB, once its WAL is large), the
+                # checkpoint is slower while the transaction's scratch tables still exist. A 1%
+                # increment at 1M persons: COMMIT 0.33-0.35 s with them dropped, 0.95-1.05 s not.
+                self._drop_scratch()
         else:
             ensure_resolution_tables(self.wh, self.schema, self.entity_type)
             self._compute(s)
@@ -480,18 +484,23 @@ class _Resolver:
                     run_statement(self.wh, sql)
                 if self.before_commit is not None:
                     self.before_commit(self.wh)
+            self._drop_scratch()  # made outside the transaction (its DDL would commit it)
         if not self.noise.is_empty:  # without rules nothing is flagged (a rule change forces a full run)
             s.blocked, s.hubs = self.wh.fetchone(
                 f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END) FROM {self.nodes_t}"
             ) or (0, 0)
             s.blocked, s.hubs = int(s.blocked or 0), int(s.hubs or 0)
-        # On failure the session's end (or the rollback) removes the scratch tables.
+        s.seconds = round(time.perf_counter() - started, 3)
+        return s
+
+    def _drop_scratch(self) -> None:
+        """Drop every scratch table still there. On failure the rollback, or the session's end,
+        removes them instead."""
         for name in self._scratch_names:
             drop_table(self.wh, name, temp=True)
         for name in self._shared_scratch.values():  # one a path did not drop itself
             drop_table(self.wh, name)
-        s.seconds = round(time.perf_counter() - started, 3)
-        return s
+        self._shared_scratch.clear()
 
     def _compute(self, s: ResolutionSummary) -> None:
         state, reason = self._usable_state()
