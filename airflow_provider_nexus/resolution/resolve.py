@@ -472,10 +472,12 @@ class _Resolver:
                 self._compute(s)
                 if self.before_commit is not None:
                     self.before_commit(self.wh)
-                # Before the COMMIT: where it checkpoints (DuckDB, once its WAL is large), the
-                # checkpoint is slower while the transaction's scratch tables still exist. A 1%
-                # increment at 1M persons: COMMIT 0.33-0.35 s with them dropped, 0.95-1.05 s not.
-                self._drop_scratch()
+                if s.mode == "incremental":
+                    # Before the COMMIT: where it checkpoints (DuckDB, once its WAL is large), that
+                    # checkpoint was slower with the increment's scratch tables still there:
+                    # 0.28-0.35 s with them dropped, 0.88-1.05 s not (1% of rows on a 1M-person
+                    # base). The full path measured 0.4-1.0 s slower so, and drops them after.
+                    self._drop_scratch()
         else:
             ensure_resolution_tables(self.wh, self.schema, self.entity_type)
             self._compute(s)
@@ -484,7 +486,7 @@ class _Resolver:
                     run_statement(self.wh, sql)
                 if self.before_commit is not None:
                     self.before_commit(self.wh)
-            self._drop_scratch()  # made outside the transaction (its DDL would commit it)
+        self._drop_scratch()  # on failure the rollback, or the session's end, removes them
         if not self.noise.is_empty:  # without rules nothing is flagged (a rule change forces a full run)
             s.blocked, s.hubs = self.wh.fetchone(
                 f"SELECT count(CASE WHEN is_blocked THEN 1 END), count(CASE WHEN is_hub THEN 1 END) FROM {self.nodes_t}"
@@ -494,12 +496,12 @@ class _Resolver:
         return s
 
     def _drop_scratch(self) -> None:
-        """Drop every scratch table still there. On failure the rollback, or the session's end,
-        removes them instead."""
+        """Drop every scratch table not dropped yet."""
         for name in self._scratch_names:
             drop_table(self.wh, name, temp=True)
         for name in self._shared_scratch.values():  # one a path did not drop itself
             drop_table(self.wh, name)
+        self._scratch_names.clear()
         self._shared_scratch.clear()
 
     def _compute(self, s: ResolutionSummary) -> None:
