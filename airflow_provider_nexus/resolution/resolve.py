@@ -475,7 +475,7 @@ class _Resolver:
                 if s.mode == "incremental":
                     # Before the COMMIT: where it checkpoints (DuckDB, once its WAL is large), that
                     # checkpoint was slower with the increment's scratch tables still there:
-                    # 0.28-0.35 s with them dropped, 0.88-1.05 s not (1% of rows on a 1M-person
+                    # 0.28-0.47 s with them dropped, 0.81-1.28 s not (1% of rows on a 1M-person
                     # base). The full path measured 0.4-1.0 s slower so, and drops them after.
                     self._drop_scratch()
         else:
