@@ -446,10 +446,13 @@ def test_resolution_statements_parse_in_the_dialect(name: str) -> None:
 
 
 def test_redshift_resolution_avoids_postgres_only_syntax() -> None:
-    """IS DISTINCT FROM and DISTINCT ON parse as Redshift in sqlglot, but Redshift rejects them."""
+    """IS DISTINCT FROM and DISTINCT ON parse as Redshift in sqlglot, but Redshift rejects them;
+    nor does it know `enable_hashagg`."""
+    postgres_only = ("DISTINCT FROM", "DISTINCT ON", "enable_hashagg")
     for statements in _resolution_sql(RedshiftDialect()).values():
-        assert not any("DISTINCT FROM" in sql or "DISTINCT ON" in sql for sql in statements)
-    assert any("DISTINCT ON" in sql for sql in _resolution_sql(PostgresDialect())["full"])
+        assert not [sql for sql in statements if any(word in sql for word in postgres_only)]
+    postgres = "\n".join(_resolution_sql(PostgresDialect())["full"])
+    assert all(word in postgres for word in ("DISTINCT ON", "enable_hashagg"))
 
 
 def test_databricks_resolution_drops_temp_tables_as_temporary() -> None:

@@ -1303,6 +1303,37 @@ def test_postgres_parallel_scratch_table_is_never_committed() -> None:
         pg.wh.connection.close()
 
 
+def test_postgres_integer_aggregates_run_sorted_and_the_setting_is_restored() -> None:
+    """The groups per node and component round 1 run with `enable_hashagg` off; every other
+    statement, and the session after the run (committed or failed), keeps its own setting."""
+    pg = _postgres_env()
+    seen: dict[str, str] = {}
+    run_one = pg.wh.execute_statement
+
+    def recorded(sql: str) -> Any:
+        for marker in ("__tmp_degree", "__tmp_cc_p1", "__tmp_edges"):
+            if sql.startswith("CREATE TEMP TABLE") and marker in sql and marker not in seen:
+                seen[marker] = pg.wh.scalar("SELECT current_setting('enable_hashagg')")
+        return run_one(sql)
+
+    def fail(_: Warehouse) -> None:
+        raise RuntimeError("injected failure before commit")
+
+    pg.wh.execute_statement = recorded  # type: ignore[method-assign]
+    try:
+        load(pg, chain_rows(60))
+        resolve(pg)
+        assert seen == {"__tmp_degree": "off", "__tmp_cc_p1": "off", "__tmp_edges": "on"}
+        assert pg.wh.scalar("SELECT current_setting('enable_hashagg')") == "on"
+        with pytest.raises(RuntimeError, match="injected"):
+            resolve(pg, full_refresh=True, before_commit=fail)
+        assert pg.wh.scalar("SELECT current_setting('enable_hashagg')") == "on"
+    finally:
+        for schema in (CORE, RES):
+            pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        pg.wh.connection.close()
+
+
 def test_postgres_matches_duckdb() -> None:
     pg = _postgres_env()
     try:

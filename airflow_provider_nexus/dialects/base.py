@@ -410,6 +410,9 @@ class Dialect:
     #: the CREATE ... TABLE kind for scratch tables that parallel workers must read, where the
     #: engine's temporary tables are private to one process; None: temporary tables will do
     parallel_scratch_kind: ClassVar[str | None] = None
+    #: session settings `(name, value)` under which an aggregate keyed by integers alone runs
+    #: faster; resolution applies them to such statements only, for their transaction's time
+    integer_aggregate_settings: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: `SELECT DISTINCT ON (...)` keeps the first row per key in one sorted pass; where it is
     #: cheaper than two aggregates and a join (PostgreSQL), resolution picks each component's
     #: smallest identifier with it

@@ -47,6 +47,7 @@ class RedshiftDialect(PostgresDialect):
     text_type: ClassVar[str] = "VARCHAR(MAX)"
     probes_indexes: ClassVar[bool] = False  # no secondary indexes (see create_index)
     parallel_scratch_kind: ClassVar[str | None] = None  # no UNLOGGED; every node reads temp tables
+    integer_aggregate_settings: ClassVar[tuple[tuple[str, str], ...]] = ()  # no enable_hashagg to set
     smallest_by_distinct_on: ClassVar[bool] = False  # PostgreSQL's DISTINCT ON is not in Redshift
     bigint_type: ClassVar[str] = "BIGINT"
     double_type: ClassVar[str] = "DOUBLE PRECISION"

@@ -7,6 +7,9 @@ is run directly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from airflow_provider_nexus.warehouse import Warehouse
 
 
@@ -36,3 +39,21 @@ def replace_table(wh: Warehouse, target: str, select_sql: str, *, temp: bool = F
 
 def drop_table(wh: Warehouse, target: str, *, temp: bool = False) -> None:
     run_statement(wh, wh.dialect.drop_table(target, temp=temp))
+
+
+@contextmanager
+def integer_aggregate(wh: Warehouse) -> Iterator[None]:
+    """Run the statements inside under the dialect's `integer_aggregate_settings`, then put the
+    session's own values back. Set for the transaction only (resolution always runs in one):
+    on a failure the rollback restores them, so nothing is run on an aborted transaction."""
+    settings = wh.dialect.integer_aggregate_settings
+    if not settings:
+        yield
+        return
+    lit = wh.dialect.literal
+    saved = [(name, wh.scalar(f"SELECT current_setting({lit(name)})")) for name, _ in settings]
+    for name, value in settings:
+        wh.scalar(f"SELECT set_config({lit(name)}, {lit(value)}, true)")
+    yield
+    for name, value in saved:
+        wh.scalar(f"SELECT set_config({lit(name)}, {lit(value)}, true)")

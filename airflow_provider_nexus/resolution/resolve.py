@@ -74,7 +74,7 @@ from typing import Any
 from airflow_provider_nexus.dialects.base import Dialect, check_name
 from airflow_provider_nexus.errors import NexusDataError, ResolutionCapError
 from airflow_provider_nexus.layers.common import ensure_indexes, retracted_table_name
-from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
+from airflow_provider_nexus.resolution._sql import drop_table, integer_aggregate, replace_table, run_statement
 from airflow_provider_nexus.resolution.components import connected_components
 from airflow_provider_nexus.resolution.noise import NoiseRules
 from airflow_provider_nexus.warehouse import Warehouse
@@ -628,7 +628,8 @@ WHERE {self.where("c")} AND c.edge_id IS NOT NULL
 GROUP BY g.gid, n.node""",
             )
         # groups per node, integers only (a node in no group has no row)
-        degree = self.ctas("degree", f"SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node")
+        with integer_aggregate(self.wh):
+            degree = self.ctas("degree", f"SELECT node, count(*) AS n_groups FROM {members_t} GROUP BY node")
         flagged = self._flagged_nodes(stats, degree)
         # 2. edges: a star from each group to its smallest linkable node ---------------------------
         edges = self._star_edges(members_t, flagged, group_lists)
