@@ -1303,9 +1303,10 @@ def test_postgres_parallel_scratch_table_is_never_committed() -> None:
         pg.wh.connection.close()
 
 
-def test_postgres_integer_aggregates_run_sorted_and_the_setting_is_restored() -> None:
-    """The groups per node and component round 1 run with `enable_hashagg` off; every other
-    statement, and the session after the run (committed or failed), keeps its own setting."""
+def test_postgres_groups_per_node_are_counted_sorted_and_the_setting_is_restored() -> None:
+    """The groups per node are counted with `enable_hashagg` off; every other statement (the
+    component rounds, the star edges), and the session after the run (committed or failed), keeps
+    the session's own setting."""
     pg = _postgres_env()
     seen: dict[str, str] = {}
     run_one = pg.wh.execute_statement
@@ -1323,7 +1324,7 @@ def test_postgres_integer_aggregates_run_sorted_and_the_setting_is_restored() ->
     try:
         load(pg, chain_rows(60))
         resolve(pg)
-        assert seen == {"__tmp_degree": "off", "__tmp_cc_p1": "off", "__tmp_edges": "on"}
+        assert seen == {"__tmp_degree": "off", "__tmp_cc_p1": "on", "__tmp_edges": "on"}
         assert pg.wh.scalar("SELECT current_setting('enable_hashagg')") == "on"
         with pytest.raises(RuntimeError, match="injected"):
             resolve(pg, full_refresh=True, before_commit=fail)

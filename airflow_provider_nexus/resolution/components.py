@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airflow_provider_nexus.errors import ResolutionCapError
-from airflow_provider_nexus.resolution._sql import drop_table, integer_aggregate, replace_table, run_statement
+from airflow_provider_nexus.resolution._sql import drop_table, replace_table, run_statement
 from airflow_provider_nexus.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -80,21 +80,19 @@ def connected_components(
         if round_no == 1:
             # Every node is still its own parent, so H(x) is the smallest of x and its neighbours:
             # one aggregate over the edges, no parent table to join (nodes without an edge never
-            # enter the loop). Nothing is settled yet. Its aggregate is keyed by integers alone
-            # (sorted where the dialect says so; the later rounds measured slower that way).
-            with integer_aggregate(wh):
-                replace_table(
-                    wh,
-                    nxt,
-                    f"""WITH h AS (
+            # enter the loop). Nothing is settled yet.
+            replace_table(
+                wh,
+                nxt,
+                f"""WITH h AS (
     SELECT node, LEAST(node, min(p)) AS parent
     FROM (SELECT a AS node, b AS p FROM {edges} UNION ALL SELECT b, a FROM {edges}) x
     GROUP BY node
 )
 SELECT h.node, g.parent, CASE WHEN g.parent <> h.node THEN 1 ELSE 0 END AS changed, 0 AS settled
 FROM h JOIN h g ON g.node = h.parent""",
-                    temp=temp,
-                )
+                temp=temp,
+            )
         else:
             # `old` is the node's parent before the round (k = 0), so the change count needs no
             # join. `settled`: the node's parent p is a root (P(p) = p) that no edge with
