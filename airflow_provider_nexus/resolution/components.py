@@ -58,10 +58,11 @@ def connected_components(
 ) -> ComponentsResult:
     """Label every node with the smallest node id of its connected component.
 
-    nodes_sql: a SELECT with one integer column ``node`` (distinct).
+    nodes_sql: a SELECT with an integer column ``node`` (distinct); any other columns it has are
+        carried into `labels` as they are.
     edges: a relation with integer columns ``a``, ``b`` (undirected; each pair once is enough);
         both ends of every edge must be nodes of `nodes_sql` (round 1 reads the edges alone).
-    labels: the table to create, with columns ``node, label``.
+    labels: the table to create, with the columns of `nodes_sql` and ``label``.
     scratch: turns a short name into a qualified scratch-table name.
     temp: create the round tables and `labels` as temporary tables (unqualified scratch names).
     Raises ResolutionCapError if labels still change after ``max_rounds`` rounds.
@@ -172,7 +173,7 @@ FROM h JOIN h g ON g.node = h.parent LEFT JOIN act x ON x.p = g.node""",
     replace_table(
         wh,
         labels,
-        f"SELECT n.node, COALESCE(c.parent, n.node) AS label FROM ({nodes_sql}) n LEFT JOIN {parents} c ON c.node = n.node",
+        f"SELECT n.*, COALESCE(c.parent, n.node) AS label FROM ({nodes_sql}) n LEFT JOIN {parents} c ON c.node = n.node",
         temp=temp,
     )
     drop_table(wh, cur, temp=temp)

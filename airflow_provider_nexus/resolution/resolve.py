@@ -637,18 +637,21 @@ GROUP BY g.gid, n.node""",
             self.drop("group_lists")
         s.edges = self.count(f"SELECT count(*) FROM {edges}")
         # 3. exact components ----------------------------------------------------------------
-        labels = self._components(s, f"SELECT node FROM {stats} WHERE NOT is_blocked", edges, names=stats)
+        # The labels carry each node's identifier and sightings, so the smallest identifiers and
+        # the node rows need no join back to the stats: at 1M persons on PostgreSQL the three
+        # statements took 24.8 s against 29.7 s; DuckDB was no slower.
+        labelled = f"SELECT node, itype, ivalue, first_seen_at, last_seen_at, n_rows FROM {stats} WHERE NOT is_blocked"
+        labels = self._components(s, labelled, edges, names=stats)
         self.drop("gm", "edges")
 
         # 4. ids against the previous map ---------------------------------------------------
         map_before = self.count(f"SELECT count(*) FROM {self.map}")
         node_rows = f"""{labels} l
-JOIN {stats} n ON n.node = l.node
 LEFT JOIN {degree} g ON g.node = l.node"""
         if flagged:
             node_rows += f"\nLEFT JOIN {flagged} x ON x.node = l.node"
         # labels hold no blocked node, so a flagged one here is a hub
-        node_columns = f"""l.node, n.itype, n.ivalue, n.first_seen_at, n.last_seen_at, n.n_rows,
+        node_columns = f"""l.node, l.itype, l.ivalue, l.first_seen_at, l.last_seen_at, l.n_rows,
     COALESCE(g.n_groups, 0) AS n_groups, {"x.node IS NOT NULL" if flagged else "FALSE"} AS is_hub"""
         if map_before:
             cur = self.ctas(
@@ -656,7 +659,7 @@ LEFT JOIN {degree} g ON g.node = l.node"""
                 f"""SELECT {node_columns}, l.label AS cid, m.entity_id AS prev_eid, m.is_hub AS prev_hub,
     m.first_seen_at AS prev_first, m.last_seen_at AS prev_last, m.resolved_at AS prev_resolved
 FROM {node_rows}
-LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n.ivalue""",
+LEFT JOIN {self.map} m ON m.identifier_type = l.itype AND m.identifier_value = l.ivalue""",
             )
             prev_size = self.ctas(
                 "prev_size",
@@ -666,7 +669,7 @@ LEFT JOIN {self.map} m ON m.identifier_type = n.itype AND m.identifier_value = n
             s.entities = self.count(f"SELECT count(*) FROM {self.t('comp')}")  # one row per component
             self.drop("cur", "prev_size", "cmin", "claim", "surv", "comp0", "in_use", "comp")
         else:  # first run: nothing to join the (empty) map on
-            first_rows = self._first_run_rows(s, labels, stats, node_rows, node_columns)
+            first_rows = self._first_run_rows(s, labels, node_rows, node_columns)
             s.entities = s.born  # every component is born
 
         def gone(m: str) -> str:  # map rows (referred to as `m`) whose identifier is no longer linkable
@@ -1222,19 +1225,17 @@ JOIN (SELECT cid, min({bin_("itype")}) AS itype FROM {rows} GROUP BY cid) k
 GROUP BY c.cid, k.itype""",
         )
 
-    def _first_run_rows(self, s: ResolutionSummary, labels: str, stats: str, node_rows: str, node_columns: str) -> str:
+    def _first_run_rows(self, s: ResolutionSummary, labels: str, node_rows: str, node_columns: str) -> str:
         """`_assign_ids` when there is no previous map: every component is born with the birth id
         of its smallest identifier (no claims, no survivors, no id in use to avoid). `node_rows`
-        and `node_columns` are the labelled nodes as `_resolve_full` joins them (aliases l, n).
+        and `node_columns` are the labelled nodes as `_resolve_full` joins them (`labels` as l).
 
         Returns a SELECT of the linked nodes (node columns, `label`, `entity_id`), not a table: the
         node rows are written from it once, and the log and map read them back, so the 5.7M
         string rows of a 1M-person base are materialised once less."""
         if self.d.smallest_by_distinct_on:
             # one sorted pass reads the labelled nodes once, so no `cur` table is needed first
-            cmin = self._smallest_identifiers(
-                f"(SELECT l.label AS cid, n.itype, n.ivalue FROM {labels} l JOIN {stats} n ON n.node = l.node)"
-            )
+            cmin = self._smallest_identifiers(f"(SELECT label AS cid, itype, ivalue FROM {labels})")
             columns, rows, cid = f"{node_columns}, l.label", node_rows, "l.label"
         else:  # the node rows are written from `cur` too: joining the nodes again there costs more
             cur = self.ctas("cur", f"SELECT {node_columns}, l.label AS cid FROM {node_rows}")
