@@ -1265,6 +1265,16 @@ def _postgres_env() -> Env:
     return make_env(dialect, conn)
 
 
+def _drop_postgres_env(pg: Env) -> None:
+    for schema in (CORE, RES):
+        pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    pg.wh.connection.close()
+
+
+def fail_before_commit(_: Warehouse) -> None:
+    raise RuntimeError("injected failure before commit")
+
+
 def test_postgres_parallel_scratch_table_is_never_committed() -> None:
     """PostgreSQL reads the identifier stats from an UNLOGGED table (parallel workers cannot read
     temporary tables); it is created and dropped inside the run's transaction, so neither a
@@ -1283,9 +1293,6 @@ def test_postgres_parallel_scratch_table_is_never_committed() -> None:
             (RES, "%scratch%"),
         )
 
-    def fail(_: Warehouse) -> None:
-        raise RuntimeError("injected failure before commit")
-
     pg.wh.execute_statement = recorded  # type: ignore[method-assign]
     try:
         load(pg, chain_rows(60))
@@ -1294,13 +1301,11 @@ def test_postgres_parallel_scratch_table_is_never_committed() -> None:
         assert scratch_tables() == []
         mapping = check_against_reference(pg)
         with pytest.raises(RuntimeError, match="injected"):
-            resolve(pg, full_refresh=True, before_commit=fail)
+            resolve(pg, full_refresh=True, before_commit=fail_before_commit)
         assert scratch_tables() == []
         assert current_map(pg) == mapping
     finally:
-        for schema in (CORE, RES):
-            pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        pg.wh.connection.close()
+        _drop_postgres_env(pg)
 
 
 def test_postgres_groups_per_node_are_counted_sorted_and_the_setting_is_restored() -> None:
@@ -1317,9 +1322,6 @@ def test_postgres_groups_per_node_are_counted_sorted_and_the_setting_is_restored
                 seen[marker] = pg.wh.scalar("SELECT current_setting('enable_hashagg')")
         return run_one(sql)
 
-    def fail(_: Warehouse) -> None:
-        raise RuntimeError("injected failure before commit")
-
     pg.wh.execute_statement = recorded  # type: ignore[method-assign]
     try:
         load(pg, chain_rows(60))
@@ -1327,12 +1329,10 @@ def test_postgres_groups_per_node_are_counted_sorted_and_the_setting_is_restored
         assert seen == {"__tmp_degree": "off", "__tmp_cc_p1": "on", "__tmp_edges": "on"}
         assert pg.wh.scalar("SELECT current_setting('enable_hashagg')") == "on"
         with pytest.raises(RuntimeError, match="injected"):
-            resolve(pg, full_refresh=True, before_commit=fail)
+            resolve(pg, full_refresh=True, before_commit=fail_before_commit)
         assert pg.wh.scalar("SELECT current_setting('enable_hashagg')") == "on"
     finally:
-        for schema in (CORE, RES):
-            pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        pg.wh.connection.close()
+        _drop_postgres_env(pg)
 
 
 def test_postgres_matches_duckdb() -> None:
@@ -1400,6 +1400,4 @@ def test_postgres_matches_duckdb() -> None:
         assert sorted(log_rows(pg), key=repr) == sorted(log_rows(duck), key=repr)
         check_against_reference(pg, NoiseRules.build(hub_limits={"phone": 2}))
     finally:
-        for schema in (CORE, RES):
-            pg.wh.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        pg.wh.connection.close()
+        _drop_postgres_env(pg)
